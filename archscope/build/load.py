@@ -1,0 +1,157 @@
+"""Resolve what a user names (zoo name, spec file, import path) into a module to trace.
+
+``package.module:attr`` and ``path/to/file.py:attr`` name an ``nn.Module`` instance,
+a module class, or a function that returns a module, callable with no arguments.
+Classes and functions are constructed under the target device (so on ``meta`` no
+weight memory is ever allocated); an existing instance is never touched: it is
+copied, to meta without copying its weights.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from archscope.errors import ModelLoadError, UsageError
+from archscope.spec.nodes import Model
+
+SPEC_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+@dataclass
+class Target:
+    """A resolved model: where it came from and how to get a fresh module on a device."""
+
+    text: str
+    kind: str  # "zoo", "spec" or "import"
+    name: str
+    spec: Model | None = None
+    factory: Callable[[], nn.Module] | None = None
+    instance: nn.Module | None = None
+
+    @property
+    def reference_input(self) -> tuple[int, int, int] | None:
+        return self.spec.input if self.spec is not None else None
+
+    def module(self, device: str | torch.device = "meta") -> nn.Module:
+        """A fresh module on ``device``; the user's own instance is never modified."""
+        if self.instance is not None:
+            return _copy_to(self.instance, torch.device(device))
+        with torch.device(device):
+            if self.spec is not None:
+                from archscope.build.builder import build_spec
+
+                return build_spec(self.spec)
+            assert self.factory is not None
+            return _call_factory(self.factory, self.text)
+
+
+def resolve(text: str) -> Target:
+    """Turn the MODEL argument into a :class:`Target`."""
+    if text.endswith(SPEC_SUFFIXES):
+        from archscope.spec.serialize import load_file
+        import archscope.zoo  # noqa: F401  (block templates used by spec files)
+
+        model = load_file(text)
+        return Target(text, "spec", model.name, spec=model)
+    if ":" in text:
+        return _resolve_import(text)
+    from archscope import zoo
+
+    entry = zoo.get(text)
+    return Target(text, "zoo", entry.name, spec=entry.spec())
+
+
+def _resolve_import(text: str) -> Target:
+    where, _, attr = text.rpartition(":")
+    if not where or not attr:
+        raise UsageError(f"cannot read import path {text!r}: write package.module:attr or path/to/file.py:attr")
+    module = _import_file(where) if where.endswith(".py") else _import_module(where)
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ModelLoadError(f"{where!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    name = attr.split(".")[-1]
+    if isinstance(obj, nn.Module):
+        return Target(text, "import", name, instance=obj)
+    if callable(obj):
+        _require_no_arguments(obj, text)
+        return Target(text, "import", name, factory=obj)
+    raise ModelLoadError(f"{text!r} is a {type(obj).__name__}, not an nn.Module, a module class "
+                         "or a function that returns a module")
+
+
+def _import_module(dotted: str) -> Any:
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))  # as `python -m` does, so local packages import
+    try:
+        return importlib.import_module(dotted)
+    except Exception as exc:  # noqa: BLE001 (any failure of user code is reported in one line)
+        raise ModelLoadError(f"cannot import {dotted!r}: {_one_line(exc)}") from exc
+
+
+def _import_file(path: str) -> Any:
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"file {path!r} does not exist")
+    name = f"archscope_user_{p.stem}"
+    spec = importlib.util.spec_from_file_location(name, p)
+    if spec is None or spec.loader is None:
+        raise ModelLoadError(f"cannot import {path!r} as a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # noqa: BLE001
+        del sys.modules[name]
+        raise ModelLoadError(f"cannot import {path!r}: {_one_line(exc)}") from exc
+    return module
+
+
+def _require_no_arguments(fn: Callable[..., Any], text: str) -> None:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return
+    required = [p.name for p in sig.parameters.values()
+                if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if required:
+        raise ModelLoadError(f"{text!r} needs arguments ({', '.join(required)}); point archscope at a "
+                             "function or class that can be called with none, e.g. a small wrapper")
+
+
+def _call_factory(factory: Callable[[], Any], text: str) -> nn.Module:
+    try:
+        module = factory()
+    except Exception as exc:  # noqa: BLE001
+        raise ModelLoadError(f"calling {text!r} failed: {_one_line(exc)}") from exc
+    if not isinstance(module, nn.Module):
+        raise ModelLoadError(f"{text!r} returned a {type(module).__name__}, not an nn.Module")
+    return module
+
+
+def _copy_to(module: nn.Module, device: torch.device) -> nn.Module:
+    """A deep copy on ``device``; to meta, parameters are never copied (tied ones stay tied)."""
+    if device.type != "meta":
+        return copy.deepcopy(module).to(device)
+    memo: dict[int, Any] = {}
+    for t in list(module.parameters(remove_duplicate=True)) + list(module.buffers()):
+        meta = torch.empty_like(t, device="meta")
+        memo[id(t)] = nn.Parameter(meta, requires_grad=t.requires_grad) if isinstance(t, nn.Parameter) else meta
+    return copy.deepcopy(module, memo)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

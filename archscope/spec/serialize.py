@@ -1,0 +1,243 @@
+"""Specs to and from plain dicts, JSON and YAML, with field paths in every error.
+
+A node is a mapping with a ``type`` (``{"type": "conv", "out": 64, "kernel": 7}``);
+a plain list stands for an unnamed ``seq``; ``{"type": "block", "template": ...}``
+expands a registered block template. ``to_dict`` writes only fields that differ
+from their defaults, so files stay short; ``from_dict(to_dict(m)) == m``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from archscope.errors import SpecError, UsageError
+from archscope.spec.expect import Expect, ExpectSyntaxError
+from archscope.spec.nodes import NODE_TYPES, Model, Node, Seq
+
+SCHEMA_VERSION = 1
+_MODEL_KEYS = {"archscope_spec", "name", "input", "label", "layers"}
+
+
+# ---------------------------------------------------------------- to dict
+
+
+def to_dict(model: Model) -> dict[str, Any]:
+    out: dict[str, Any] = {"archscope_spec": SCHEMA_VERSION, "name": model.name,
+                           "input": list(model.input)}
+    if model.label:
+        out["label"] = model.label
+    out["layers"] = [node_to_dict(n) for n in model.layers]
+    return out
+
+
+def node_to_dict(node: Node) -> Any:
+    if isinstance(node, Seq) and node.name is None and node.expect is None and node.label is None:
+        return [node_to_dict(n) for n in node.layers]
+    out: dict[str, Any] = {"type": node.TYPE}
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        if f.default is not dataclasses.MISSING and value == f.default:
+            continue
+        out[f.name] = _value_to_plain(value)
+    return out
+
+
+def _value_to_plain(value: Any) -> Any:
+    if isinstance(value, Node):
+        return node_to_dict(value)
+    if isinstance(value, Expect):
+        return {"shape": str(value), "source": value.source} if value.source else str(value)
+    if isinstance(value, tuple):
+        return [_value_to_plain(v) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------- from dict
+
+
+def from_dict(data: Any) -> Model:
+    """Read a model mapping; raise :class:`SpecError` naming the field path on any fault."""
+    if not isinstance(data, dict):
+        raise SpecError("", f"a spec must be a mapping with name, input and layers; got {_kind(data)}")
+    _reject_unknown(data, _MODEL_KEYS, "")
+    version = data.get("archscope_spec", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise SpecError("archscope_spec", f"this archscope reads spec format {SCHEMA_VERSION}, "
+                                          f"the file says {version!r}")
+    for key in ("name", "input", "layers"):
+        if key not in data:
+            raise SpecError("", f"missing required field {key!r}")
+    name = _convert(data["name"], str, "name")
+    shape = data["input"]
+    if isinstance(shape, int):
+        shape = [shape]
+    if (not isinstance(shape, list) or len(shape) != 3
+            or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in shape)):
+        raise SpecError("input", f"expected [channels, height, width] of positive ints, got {shape!r}")
+    layers = data["layers"]
+    if not isinstance(layers, list):
+        raise SpecError("layers", f"expected a list of nodes, got {_kind(layers)}")
+    return Model(name=name, input=tuple(shape), label=data.get("label"),  # type: ignore[arg-type]
+                 layers=tuple(node_from_dict(n, f"layers[{i}]") for i, n in enumerate(layers)))
+
+
+def node_from_dict(data: Any, path: str) -> Node:
+    if isinstance(data, list):
+        return Seq(layers=tuple(node_from_dict(n, f"{path}[{i}]") for i, n in enumerate(data)))
+    if not isinstance(data, dict):
+        raise SpecError(path, f"expected a node (a mapping with 'type') or a list, got {_kind(data)}")
+    type_name = data.get("type")
+    if type_name == "block":
+        return _expand_block(data, path)
+    cls = NODE_TYPES.get(type_name) if isinstance(type_name, str) else None
+    if cls is None:
+        known = ", ".join(sorted(NODE_TYPES) + ["block"])
+        raise SpecError(f"{path}.type", f"unknown node type {type_name!r}{_did_you_mean(type_name, NODE_TYPES)}"
+                                        f"; known types: {known}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    _reject_unknown(data, set(fields) | {"type"}, path)
+    kwargs = {}
+    for fname, f in fields.items():
+        if fname in data:
+            kwargs[fname] = _convert(data[fname], hints[fname], f"{path}.{fname}")
+        elif f.default is dataclasses.MISSING:
+            raise SpecError(path, f"a {type_name} node needs the field {fname!r}")
+    return cls(**kwargs)
+
+
+def _expand_block(data: dict[str, Any], path: str) -> Node:
+    from archscope.spec.templates import TEMPLATES  # the registry; zoo modules fill it
+
+    args = {k: v for k, v in data.items() if k not in ("type", "template")}
+    name = data.get("template")
+    if name not in TEMPLATES:
+        raise SpecError(f"{path}.template", f"unknown block template {name!r}"
+                                            f"{_did_you_mean(name, TEMPLATES)}; known: "
+                                            f"{', '.join(sorted(TEMPLATES))}")
+    if "expect" in args:
+        args["expect"] = _convert(args["expect"], Expect | None, f"{path}.expect")
+    try:
+        return TEMPLATES[name](**args)
+    except TypeError as exc:
+        raise SpecError(path, f"block template {name!r}: {exc}") from None
+
+
+def _convert(value: Any, hint: Any, path: str) -> Any:
+    """Check ``value`` against a field's type hint and convert lists to tuples."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        arms = typing.get_args(hint)
+        if value is None and type(None) in arms:
+            return None
+        for arm in (a for a in arms if a is not type(None)):
+            try:
+                return _convert(value, arm, path)
+            except SpecError:
+                continue
+        raise SpecError(path, f"expected {_describe(hint)}, got {value!r}")
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if not isinstance(value, (list, tuple)):
+            raise SpecError(path, f"expected {_describe(hint)}, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(v, args[0], f"{path}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise SpecError(path, f"expected {_describe(hint)}, got {value!r}")
+        return tuple(_convert(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if hint is Node:
+        return node_from_dict(value, path)
+    if hint is Expect:
+        return _expect(value, path)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(hint, type) and isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
+        return value
+    raise SpecError(path, f"expected {_describe(hint)}, got {value!r}")
+
+
+def _expect(value: Any, path: str) -> Expect:
+    try:
+        if isinstance(value, str):
+            return Expect.parse(value)
+        if isinstance(value, dict) and isinstance(value.get("shape"), str):
+            _reject_unknown(value, {"shape", "source"}, path)
+            return Expect.parse(value["shape"], str(value.get("source", "")))
+    except ExpectSyntaxError as exc:
+        raise SpecError(path, str(exc)) from None
+    raise SpecError(path, f"expected a shape like 'N×64×56×56', got {value!r}")
+
+
+def _describe(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in typing.get_args(hint))
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {_describe(args[0])}"
+        return "pair of ints" if args == (int, int) else f"a list of {len(args)} values"
+    return {type(None): "null", Node: "node", Expect: "shape"}.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def _reject_unknown(data: dict[str, Any], allowed: set[str], path: str) -> None:
+    for key in data:
+        if key not in allowed:
+            where = f"{path}.{key}" if path else str(key)
+            raise SpecError(where, f"unknown field{_did_you_mean(key, allowed)}; "
+                                   f"allowed here: {', '.join(sorted(allowed))}")
+
+
+def _did_you_mean(word: Any, options: Any) -> str:
+    close = difflib.get_close_matches(str(word), list(options), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _kind(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"[:80]
+
+
+# ---------------------------------------------------------------- files
+
+
+def load_file(path: str | Path) -> Model:
+    """Read a ``.json``, ``.yaml`` or ``.yml`` spec file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"spec file {str(p)!r} does not exist") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read spec file {str(p)!r}: {exc.strerror}") from None
+    if p.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SpecError("", f"{p}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+    else:
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise SpecError("", f"{p}: not valid YAML: {' '.join(str(exc).split())}") from None
+    try:
+        return from_dict(data)
+    except SpecError as exc:
+        raise SpecError(exc.path, f"{exc.detail} (in {p})") from None
+
+
+def dump_file(model: Model, path: str | Path) -> str:
+    """The text of ``model`` as a spec file of ``path``'s kind (JSON or YAML)."""
+    data = to_dict(model)
+    if str(path).endswith(".json"):
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    import yaml
+
+    return str(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))

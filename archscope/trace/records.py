@@ -1,0 +1,72 @@
+"""What a trace produces: plain data, no formatting (that lives in ``archscope.report``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from archscope.spec.expect import Check
+
+Shape = tuple[int, ...]
+
+
+@dataclass
+class LayerRecord:
+    """One call of one module. A module called twice has two records (``call`` 1 and 2);
+    its parameters are counted on the first only."""
+
+    name: str  # qualified module name; "" is the root
+    type: str
+    depth: int  # 0 for the root
+    call: int = 1
+    input_shapes: list[Shape] = field(default_factory=list)
+    output_shapes: list[Shape] = field(default_factory=list)
+    params: int = 0  # the module's own parameters, each tensor counted once in the model
+    trainable_params: int = 0
+    params_total: int = 0  # own + descendants', each tensor once
+    buffers: int = 0  # elements of the module's own buffers
+    is_leaf: bool = True
+    tied: list[str] = field(default_factory=list)  # "weight = encoder.weight"
+    check: Check | None = None
+
+    @property
+    def output_shape(self) -> Shape | None:
+        return self.output_shapes[0] if self.output_shapes else None
+
+
+@dataclass
+class Totals:
+    params: int = 0
+    trainable_params: int = 0
+    buffers: int = 0
+    param_bytes: int = 0
+    buffer_bytes: int = 0
+
+    @property
+    def non_trainable_params(self) -> int:
+        return self.params - self.trainable_params
+
+
+@dataclass
+class Trace:
+    """Everything one forward pass showed about a model."""
+
+    model: str
+    input: Shape  # (C, H, W), no batch
+    batch: int
+    device: str
+    mode: str  # "eval" or "train"
+    dtype: str
+    layers: list[LayerRecord]
+    totals: Totals
+    output_shapes: list[Shape] = field(default_factory=list)
+    reference_input: Shape | None = None
+    not_run: list[tuple[str, int]] = field(default_factory=list)  # (module, params) never called
+    notes: list[str] = field(default_factory=list)  # tied weights, modules called twice
+
+    @property
+    def checks(self) -> list[tuple[str, Check]]:
+        return [(r.name, r.check) for r in self.layers if r.check is not None]
+
+    @property
+    def mismatches(self) -> list[tuple[str, Check]]:
+        return [(n, c) for n, c in self.checks if not c.ok]

@@ -1,0 +1,176 @@
+"""The hook tracer: one forward pass, every module's input and output shapes.
+
+Runs on the meta device by default: shapes and parameter counts need no data, so no
+tensor memory is allocated and any input size or batch works. Hooks are installed by a
+context manager and removed in ``finally``; train/eval flags are restored; the pass
+runs under ``torch.no_grad()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.hooks import RemovableHandle
+
+from archscope.errors import ShapeError
+from archscope.spec.expect import Expect
+from archscope.spec.sizes import fmt_shape
+from archscope.trace.records import LayerRecord, Shape, Totals, Trace
+
+
+def shapes_of(value: Any) -> list[Shape]:
+    """Shapes of every tensor inside tensors, tuples, lists and dicts, in order."""
+    if isinstance(value, Tensor):
+        return [tuple(value.shape)]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (tuple, list)):
+        return [s for v in value for s in shapes_of(v)]
+    return []
+
+
+class _Recorder:
+    def __init__(self, model: nn.Module) -> None:
+        self.names = {id(m): n for n, m in model.named_modules()}
+        self.calls: dict[int, int] = {}
+        self.records: list[LayerRecord] = []
+        self.stack: list[LayerRecord] = []
+
+    def pre(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        name = self.names[id(module)]
+        call = self.calls[id(module)] = self.calls.get(id(module), 0) + 1
+        rec = LayerRecord(name=name, type=module._get_name(), depth=name.count(".") + 1 if name else 0,
+                          call=call, input_shapes=shapes_of((args, kwargs)),
+                          is_leaf=not module._modules)
+        self.records.append(rec)
+        self.stack.append(rec)
+
+    def post(self, module: nn.Module, args: Any, output: Any) -> None:
+        self.stack.pop().output_shapes = shapes_of(output)
+
+
+@contextmanager
+def hooked(model: nn.Module, recorder: _Recorder, train: bool = False) -> Iterator[None]:
+    """Hooks on every module and the requested mode, undone whatever happens."""
+    modes = [(m, m.training) for m in model.modules()]
+    handles: list[RemovableHandle] = []
+    try:
+        for m in model.modules():
+            handles.append(m.register_forward_pre_hook(recorder.pre, with_kwargs=True))
+            handles.append(m.register_forward_hook(recorder.post))
+        model.train(train)
+        with torch.no_grad():
+            yield
+    finally:
+        for h in handles:
+            h.remove()
+        for m, was_training in modes:
+            m.training = was_training
+
+
+def trace_module(model: nn.Module, input_shape: tuple[int, ...], *, batch: int = 1, name: str = "model",
+                 expectations: Mapping[str, Expect] | None = None,
+                 reference_input: tuple[int, ...] | None = None,
+                 train: bool = False, dtype: torch.dtype = torch.float32) -> Trace:
+    """Run one forward pass of ``model`` on a zero input and record every module call."""
+    device = _device_of(model)
+    x = torch.zeros((batch, *input_shape), dtype=dtype, device=device)
+    recorder = _Recorder(model)
+    with hooked(model, recorder, train):
+        try:
+            out = model(x)
+        except Exception as exc:  # noqa: BLE001 (the failing layer is reported, not the traceback)
+            raise _shape_error(exc, recorder, name, input_shape, batch) from exc
+    trace = Trace(model=name, input=tuple(input_shape), batch=batch, device=str(device),
+                  mode="train" if train else "eval", dtype=str(dtype).removeprefix("torch."),
+                  layers=recorder.records, totals=_totals(model), output_shapes=shapes_of(out),
+                  reference_input=tuple(reference_input) if reference_input else None)
+    _attribute_params(model, trace)
+    _check(trace, expectations or {})
+    return trace
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    for t in list(model.parameters()) + list(model.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
+def _totals(model: nn.Module) -> Totals:
+    params = list(model.parameters())  # each shared tensor once
+    buffers = list(model.buffers())
+    return Totals(params=sum(p.numel() for p in params),
+                  trainable_params=sum(p.numel() for p in params if p.requires_grad),
+                  buffers=sum(b.numel() for b in buffers),
+                  param_bytes=sum(p.numel() * p.element_size() for p in params),
+                  buffer_bytes=sum(b.numel() * b.element_size() for b in buffers))
+
+
+def _parent(name: str) -> str:
+    return name.rsplit(".", 1)[0] if "." in name else ""
+
+
+def _attribute_params(model: nn.Module, trace: Trace) -> None:
+    """Own and subtree parameters per module; tied tensors and repeated calls counted once."""
+    owner: dict[int, str] = {}
+    own: dict[str, tuple[int, int, int, list[str]]] = {}
+    subtree: dict[str, int] = {}
+    for mname, m in model.named_modules():
+        total = trainable = 0
+        tied = []
+        for pname, p in m.named_parameters(recurse=False):
+            full = f"{mname}.{pname}" if mname else pname
+            if id(p) in owner:
+                tied.append(f"{pname} = {owner[id(p)]}")
+                trace.notes.append(f"tied weights: {full} is {owner[id(p)]} (counted once)")
+                continue
+            owner[id(p)] = full
+            total += p.numel()
+            trainable += p.numel() if p.requires_grad else 0
+        own[mname] = (total, trainable, sum(b.numel() for b in m.buffers(recurse=False)), tied)
+        subtree[mname] = 0
+        node = mname
+        while True:  # add to this module and every ancestor
+            subtree[node] += total
+            if not node:
+                break
+            node = _parent(node)
+    called = set()
+    for rec in trace.layers:
+        rec.params_total = subtree.get(rec.name, 0)
+        if rec.call == 1:
+            rec.params, rec.trainable_params, rec.buffers, rec.tied = own.get(rec.name, (0, 0, 0, []))
+            called.add(rec.name)
+        elif rec.call == 2:
+            trace.notes.append(f"{rec.name or 'the model'} is called more than once: its parameters "
+                               "are counted once, every call is shown")
+    # the topmost modules that never ran (e.g. an auxiliary head in eval mode)
+    trace.not_run = [(n, subtree[n]) for n in own if n and n not in called and _parent(n) in called]
+
+
+def _check(trace: Trace, expectations: Mapping[str, Expect]) -> None:
+    at_reference = trace.reference_input is not None and tuple(trace.input) == trace.reference_input
+    for rec in trace.layers:
+        expect = expectations.get(rec.name)
+        if expect is not None and rec.call == 1 and rec.output_shape is not None:
+            rec.check = expect.check(rec.output_shape, trace.batch, at_reference)
+
+
+def _shape_error(exc: Exception, recorder: _Recorder, name: str, input_shape: tuple[int, ...],
+                 batch: int) -> ShapeError:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    failing = recorder.stack[-1] if recorder.stack else None
+    if failing is None or not failing.name:
+        where = "in the model's own forward code"
+        shapes = ""
+    else:
+        where = f"at layer {failing.name} ({failing.type})"
+        shapes = f" on input {', '.join(fmt_shape(s[1:], s[0]) for s in failing.input_shapes)}"
+    err = ShapeError(f"{name} cannot run on input {fmt_shape(tuple(input_shape), batch)}: it breaks "
+                     f"{where}{shapes}: {reason}")
+    err.partial = [r for r in recorder.records if r.output_shapes]  # type: ignore[attr-defined]
+    return err
