@@ -336,7 +336,7 @@ def _dense(node: Node, path: str, shape: Shape, place: Place) -> Shape:
 def _gate(node: Node, path: str, shape: Shape, place: Place) -> Shape:
     assert isinstance(node, Gate)
     y = _chain(node.body, "body", shape, place)
-    if len(y) != len(shape) or any(a not in (1, b) for a, b in zip(y, shape)):
+    if len(y) != len(shape) or any(a not in (1, b) for a, b in zip(y, shape, strict=True)):
         raise SpecError(path, f"gate output {_fmt(y)} does not broadcast over its input {_fmt(shape)}")
     return shape
 

@@ -136,7 +136,10 @@ def _convert(value: Any, hint: Any, path: str) -> Any:
         arms = typing.get_args(hint)
         if value is None and type(None) in arms:
             return None
-        for arm in (a for a in arms if a is not type(None)):
+        real = [a for a in arms if a is not type(None)]
+        if len(real) == 1:  # Optional[X]: X's own, more precise message
+            return _convert(value, real[0], path)
+        for arm in real:
             try:
                 return _convert(value, arm, path)
             except SpecError:
@@ -150,7 +153,7 @@ def _convert(value: Any, hint: Any, path: str) -> Any:
             return tuple(_convert(v, args[0], f"{path}[{i}]") for i, v in enumerate(value))
         if len(value) != len(args):
             raise SpecError(path, f"expected {_describe(hint)}, got {value!r}")
-        return tuple(_convert(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+        return tuple(_convert(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True)))
     if hint is Node:
         return node_from_dict(value, path)
     if hint is Expect:

@@ -44,5 +44,5 @@ def table(columns: str, rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
     for row in rows:
         if len(row) != len(names):
             raise ValueError(f"row {row!r} has {len(row)} values for {len(names)} columns {names}")
-        out.append(dict(zip(names, row)))
+        out.append(dict(zip(names, row, strict=True)))
     return out

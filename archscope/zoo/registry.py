@@ -7,6 +7,7 @@ Registering a name twice raises. Names list in natural order (``resnet101`` afte
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import json
 import re
 from collections.abc import Callable
@@ -66,8 +67,10 @@ def natural_key(name: str) -> list[Any]:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
 
 
-def names() -> list[str]:
-    return sorted(REGISTRY, key=natural_key)
+def names(pattern: str | None = None) -> list[str]:
+    """Zoo names in natural order, optionally filtered by a glob (``resnet*``)."""
+    found = sorted(REGISTRY, key=natural_key)
+    return [n for n in found if fnmatch.fnmatch(n, pattern)] if pattern else found
 
 
 def get(name: str) -> ZooEntry:

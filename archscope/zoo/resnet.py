@@ -88,7 +88,7 @@ def resnet(name: str) -> Model:
              expect=E("N×64×56×56", f"{TABLE1} of conv2_x (after the 3×3 max pool)")),
     ]
     channels = 64
-    for (stage, planes, stride, size), depth in zip(STAGES, v.depths):
+    for (stage, planes, stride, size), depth in zip(STAGES, v.depths, strict=True):
         blocks = []
         for i in range(depth):
             s = stride if i == 0 else 1

@@ -49,7 +49,7 @@ class Target:
             return _copy_to(self.instance, torch.device(device))
         with torch.device(device):
             if self.spec is not None:
-                from archscope.build.builder import build_spec
+                from archscope.builder.from_spec import build_spec
 
                 return build_spec(self.spec)
             assert self.factory is not None
@@ -59,8 +59,8 @@ class Target:
 def resolve(text: str) -> Target:
     """Turn the MODEL argument into a :class:`Target`."""
     if text.endswith(SPEC_SUFFIXES):
-        from archscope.spec.serialize import load_file
         import archscope.zoo  # noqa: F401  (block templates used by spec files)
+        from archscope.spec.serialize import load_file
 
         model = load_file(text)
         return Target(text, "spec", model.name, spec=model)
@@ -146,7 +146,7 @@ def _copy_to(module: nn.Module, device: torch.device) -> nn.Module:
     if device.type != "meta":
         return copy.deepcopy(module).to(device)
     memo: dict[int, Any] = {}
-    for t in list(module.parameters(remove_duplicate=True)) + list(module.buffers()):
+    for t in list(module.parameters()) + list(module.buffers()):
         meta = torch.empty_like(t, device="meta")
         memo[id(t)] = nn.Parameter(meta, requires_grad=t.requires_grad) if isinstance(t, nn.Parameter) else meta
     return copy.deepcopy(module, memo)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from torch import nn
 
-from archscope.build.modules import (
+from archscope.builder.modules import (
     Add,
     AuxHead,
     Block,
@@ -73,17 +73,21 @@ def _steps(node: sn.Node, path: str, lay: Layout, children: dict[str, nn.Module]
     if isinstance(node, sn.Gate):
         return Mul(body)
     if isinstance(node, sn.Aux):
-        return AuxHead(body)
+        return body  # what the head computes; _child makes it run only in training
     raise TypeError(f"no plan for container {type(node).__name__}")
 
 
 def _child(node: sn.Node, path: str, lay: Layout, children: dict[str, nn.Module]) -> Step:
     site = lay.site(path)
     if site.module is None:  # unnamed container: inline into the enclosing block
-        return _steps(node, path, lay, children)
-    local = site.module.rsplit(".", 1)[-1]
-    children[local] = _module(node, path, lay)
-    return Call(local)
+        step = _steps(node, path, lay, children)
+    else:
+        local = site.module.rsplit(".", 1)[-1]
+        children[local] = _module(node, path, lay)
+        step = Call(local)
+    # NOTE: an auxiliary head is not even called in eval mode (as torchvision's AuxLogits),
+    # so the tracer reports the whole head as "not run".
+    return AuxHead(step) if isinstance(node, sn.Aux) else step
 
 
 def _module(node: sn.Node, path: str, lay: Layout) -> nn.Module:

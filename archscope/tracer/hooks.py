@@ -19,7 +19,7 @@ from torch.utils.hooks import RemovableHandle
 from archscope.errors import ShapeError
 from archscope.spec.expect import Expect
 from archscope.spec.sizes import fmt_shape
-from archscope.trace.records import LayerRecord, Shape, Totals, Trace
+from archscope.tracer.records import LayerRecord, Shape, Totals, Trace
 
 
 def shapes_of(value: Any) -> list[Shape]:

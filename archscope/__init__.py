@@ -1,0 +1,41 @@
+"""archscope: understand a convolutional network's shapes, parameters and dataflow.
+
+``import archscope`` is light: torch is imported on first use of :func:`build` or
+:func:`trace`, so ``archscope --help`` and ``archscope list`` stay instant.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from archscope.tracer.records import Trace
+
+
+def build(name: str, device: str = "cpu") -> nn.Module:
+    """Build a zoo model or a spec file as a ``torch.nn.Module`` (random init, eval mode)."""
+    from archscope.api import build as _build
+
+    return _build(name, device)
+
+
+def trace(target: Any, input_size: Any = None, batch: int = 1, device: str = "meta",
+          train: bool = False) -> Trace:
+    """Trace a zoo name, spec file, import path or ``nn.Module``; see :func:`archscope.api.trace`."""
+    from archscope.api import trace as _trace
+
+    return _trace(target, input_size=input_size, batch=batch, device=device, train=train)
+
+
+def list_models(pattern: str | None = None) -> list[str]:
+    """Zoo model names in natural order, optionally filtered by a glob ``pattern``."""
+    from archscope import zoo
+
+    return zoo.names(pattern)
+
+
+__all__ = ["__version__", "build", "list_models", "trace"]

@@ -1,0 +1,3 @@
+from archscope.cli.main import main
+
+main()

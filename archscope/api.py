@@ -1,0 +1,78 @@
+"""The library's front door: resolve a model, trace it, check its expectations.
+
+The CLI calls only these functions; so can anyone from Python.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from archscope.builder.load import Target, resolve
+from archscope.errors import UsageError
+from archscope.spec.layout import layout
+from archscope.spec.sizes import parse_input
+from archscope.tracer.records import Trace
+from archscope.tracer.hooks import trace_module
+
+
+def build(name: str, device: str = "cpu") -> nn.Module:
+    target = resolve(name)
+    module = target.module(_device(device))
+    return module.eval()
+
+
+def input_shape(target: Target, input_size: Any) -> tuple[tuple[int, int, int], int | None]:
+    """(C, H, W) and an optional batch from what the user gave, or the reference input."""
+    ref = target.reference_input
+    if input_size is None:
+        if ref is None:
+            raise UsageError(f"{target.text!r} has no reference input size: pass one with --input, "
+                             "e.g. --input 3x224x224")
+        return ref, None
+    channels = ref[0] if ref else 3
+    if isinstance(input_size, str):
+        return parse_input(input_size, channels)
+    if isinstance(input_size, int):
+        return (channels, input_size, input_size), None
+    dims = tuple(int(d) for d in input_size)
+    if len(dims) == 2:
+        return (channels, *dims), None
+    if len(dims) == 3:
+        return dims, None  # type: ignore[return-value]
+    if len(dims) == 4:
+        return dims[1:], dims[0]  # type: ignore[return-value]
+    raise UsageError(f"input_size {input_size!r}: give H, (H, W), (C, H, W) or (N, C, H, W)")
+
+
+def trace(target: str | nn.Module, input_size: Any = None, batch: int = 1, device: str = "meta",
+          train: bool = False) -> Trace:
+    """Trace one forward pass; expectations of zoo and spec models are checked.
+
+    ``target`` is a zoo name, a spec file, ``package.module:attr``, ``file.py:attr`` or an
+    ``nn.Module`` (which is copied, never modified). ``device="meta"`` allocates no memory.
+    """
+    if isinstance(target, nn.Module):
+        resolved = Target(text=type(target).__name__, kind="module", name=type(target).__name__,
+                          instance=target)
+    else:
+        resolved = resolve(target)
+    shape, batch_in_size = input_shape(resolved, input_size)
+    if batch_in_size is not None and batch not in (1, batch_in_size):
+        raise UsageError(f"the input size gives batch {batch_in_size} but --batch is {batch}: give one")
+    batch = batch_in_size or batch
+    if batch < 1:
+        raise UsageError(f"batch must be a positive integer, got {batch}")
+    module = resolved.module(_device(device))
+    expectations = layout(resolved.spec).expectations() if resolved.spec is not None else {}
+    return trace_module(module, shape, batch=batch, name=resolved.name, expectations=expectations,
+                        reference_input=resolved.reference_input, train=train)
+
+
+def _device(device: str) -> torch.device:
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError):
+        raise UsageError(f"unknown device {device!r}: use meta (no memory, the default), cpu or cuda") from None

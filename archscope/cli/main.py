@@ -1,0 +1,100 @@
+"""The ``archscope`` command. Domain errors become exit codes here and only here.
+
+Exit codes: 0 success; 1 model error (a spec that is invalid, an import that fails,
+an input the architecture cannot take, an expectation that does not match);
+2 usage error (unknown model, malformed option, unwritable path); 3 internal error.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import textwrap
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from archscope import __version__
+from archscope.errors import ArchscopeError
+
+F = TypeVar("F", bound=Callable[..., Any])
+_STATE = {"debug": False}
+
+
+def guarded(command: F) -> F:
+    """Turn archscope's errors into a one-paragraph message and an exit code."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except ArchscopeError as exc:
+            if _STATE["debug"]:
+                raise
+            _report(exc)
+            raise typer.Exit(exc.exit_code) from None
+        except Exception as exc:  # noqa: BLE001 (a bug: say so, without a traceback)
+            if _STATE["debug"]:
+                raise
+            _say(f"internal error: {type(exc).__name__}: {exc}. Run 'archscope --debug ...' "
+                 "for the traceback, and please report it.")
+            raise typer.Exit(3) from None
+
+    return run  # type: ignore[return-value]
+
+
+def _report(exc: ArchscopeError) -> None:
+    partial = getattr(exc, "partial", None)
+    if partial:
+        from archscope.report.partial import render_partial
+
+        sys.stderr.write(render_partial(partial))
+    _say(str(exc))
+
+
+def _say(message: str) -> None:
+    text = " ".join(message.split())
+    sys.stderr.write(textwrap.fill(f"archscope: error: {text}", width=100) + "\n")
+
+
+app = typer.Typer(
+    name="archscope",
+    help="Understand a convolutional network: per-layer shapes, parameters, checks against "
+         "the shapes its documents annotate.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"archscope {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show Python tracebacks for errors.")] = False,
+) -> None:
+    _STATE["debug"] = debug
+
+
+def _register_commands() -> None:
+    from archscope.cli import list_cmd, summary
+
+    app.command("summary")(guarded(summary.summary))
+    app.command("list")(guarded(list_cmd.list_models))
+
+
+_register_commands()
+
+
+def main() -> None:
+    app()

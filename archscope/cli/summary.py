@@ -1,0 +1,56 @@
+"""``archscope summary MODEL``: per-layer shapes and parameters, expectations checked."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+MODEL_HELP = ("A zoo name (see 'archscope list'), a spec file (.yaml, .yml, .json), "
+              "package.module:attr or path/to/file.py:attr (an nn.Module, a class, or a "
+              "function returning one, callable with no arguments).")
+INPUT_HELP = ("Input size: 224, 224x224 (H×W), 3x224x224 (C×H×W) or 1x3x224x224 (N×C×H×W). "
+              "Default: the model's reference input.")
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+def summary(
+    model: Annotated[str, typer.Argument(help=MODEL_HELP, show_default=False)],
+    input: Annotated[str | None, typer.Option("--input", "-i", help=INPUT_HELP, show_default=False)] = None,
+    batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size (N).")] = 1,
+    depth: Annotated[int | None, typer.Option("--depth", "-d", min=1, show_default=False,
+                                              help="Module depth to show. Default: 3 for table and "
+                                                   "markdown, every layer for json and csv.")] = None,
+    device: Annotated[str, typer.Option(help="meta traces shapes without allocating memory; cpu runs "
+                                             "the model for real.")] = "meta",
+    train: Annotated[bool, typer.Option("--train", help="Trace in training mode (auxiliary heads run).")] = False,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Write to this file instead "
+                                                                       "of stdout.", show_default=False)] = None,
+) -> None:
+    """Show every layer's output shape and parameters, with totals and expected-shape checks.
+
+    Exit code 1 when an expected shape does not match.
+    """
+    from archscope.api import trace
+    from archscope.cli.output import emit
+    from archscope.errors import ArchscopeError
+    from archscope.fileio import check_writable
+    from archscope.report import FORMATS
+
+    if output:
+        check_writable(output)
+    result = trace(model, input_size=input, batch=batch, device=device, train=train)
+    if depth is None and fmt in (Format.table, Format.markdown):
+        depth = 3
+    emit(FORMATS[fmt.value](result, depth), output)
+    if result.mismatches:
+        raise ArchscopeError(f"{len(result.mismatches)} expected shape(s) of {result.model} do not match "
+                             f"(first: {result.mismatches[0][0]})")

@@ -1,0 +1,29 @@
+"""Pure functions from a trace to text: rich table, JSON, CSV, Markdown.
+
+``FORMATS`` maps each ``--format`` name to its renderer; registering a name twice raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from archscope.report.machine import render_csv, render_json, render_markdown
+from archscope.report.table import render_table
+
+Renderer = Callable[..., Any]
+FORMATS: dict[str, Renderer] = {}
+
+
+def register_format(name: str, renderer: Renderer) -> None:
+    if name in FORMATS:
+        raise ValueError(f"output format {name!r} is registered twice")
+    FORMATS[name] = renderer
+
+
+register_format("table", render_table)
+register_format("json", render_json)
+register_format("csv", render_csv)
+register_format("markdown", render_markdown)
+
+__all__ = ["FORMATS", "register_format", "render_csv", "render_json", "render_markdown", "render_table"]

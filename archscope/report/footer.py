@@ -1,0 +1,33 @@
+"""The lines under every human-readable report: totals, checks, notes."""
+
+from __future__ import annotations
+
+from archscope.report import units
+from archscope.report.rows import check_summary
+from archscope.tracer.records import Trace
+
+
+def footer_lines(trace: Trace) -> list[str]:
+    t = trace.totals
+    lines = [
+        f"Input: {units.shape((trace.batch, *trace.input))} ({trace.dtype}, {trace.mode} mode, "
+        f"traced on {trace.device})",
+        f"Output: {units.shapes(trace.output_shapes)}",
+        f"Total params: {units.count(t.params)} ({units.short(t.params)})",
+        f"Trainable params: {units.count(t.trainable_params)}",
+        f"Non-trainable params: {units.count(t.non_trainable_params)}",
+        f"Buffers: {units.count(t.buffers)} elements",
+        f"Params memory: {units.nbytes(t.param_bytes)}; buffers memory: {units.nbytes(t.buffer_bytes)}",
+    ]
+    for name, params in trace.not_run:
+        lines.append(f"not run in {trace.mode} mode: {name} ({units.count(params)} params, "
+                     "included in the totals)")
+    lines += sorted(set(trace.notes), key=trace.notes.index)
+    summary = check_summary(trace)
+    if summary:
+        lines.append(summary)
+    for name, check in trace.mismatches:
+        lines.append(f"  mismatch at {name}: expected {check.expect}, traced "
+                     f"{units.shape(check.actual)}" + (f" (source: {check.expect.source})"
+                                                        if check.expect.source else ""))
+    return lines

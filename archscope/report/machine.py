@@ -1,0 +1,99 @@
+"""Machine-readable reports: JSON (schema below), CSV and Markdown.
+
+JSON schema ``archscope.summary/1``::
+
+    {"schema": "archscope.summary/1", "archscope": "<version>",
+     "model": str, "input": [C, H, W], "batch": int, "device": str, "mode": "eval"|"train",
+     "dtype": str, "output_shapes": [[...]],
+     "totals": {"params", "trainable_params", "non_trainable_params", "buffers",
+                "param_bytes", "buffer_bytes"},
+     "expectations": {"checked", "matched", "mismatched"},
+     "not_run": [{"name", "params"}], "notes": [str],
+     "layers": [{"name", "type", "depth", "call", "input_shapes", "output_shape",
+                 "output_shapes", "params", "params_total", "trainable_params", "buffers",
+                 "tied", "expected", "check"}]}
+
+``params`` of a layer is what the module itself owns (each tensor counted once in
+the model, on the first call), so the layers' ``params`` sum to ``totals.params``
+minus the modules in ``not_run``. Without ``--depth`` every layer is listed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from archscope import __version__
+from archscope.report import units
+from archscope.report.footer import footer_lines
+from archscope.report.rows import shown_params, visible
+from archscope.tracer.records import LayerRecord, Trace
+
+SCHEMA = "archscope.summary/1"
+
+
+def to_json_data(trace: Trace, depth: int | None = None) -> dict[str, Any]:
+    t = trace.totals
+    checks = trace.checks
+    return {
+        "schema": SCHEMA, "archscope": __version__, "model": trace.model,
+        "input": list(trace.input), "batch": trace.batch, "device": trace.device,
+        "mode": trace.mode, "dtype": trace.dtype,
+        "output_shapes": [list(s) for s in trace.output_shapes],
+        "totals": {"params": t.params, "trainable_params": t.trainable_params,
+                   "non_trainable_params": t.non_trainable_params, "buffers": t.buffers,
+                   "param_bytes": t.param_bytes, "buffer_bytes": t.buffer_bytes},
+        "expectations": {"checked": len(checks), "matched": len(checks) - len(trace.mismatches),
+                         "mismatched": len(trace.mismatches)},
+        "not_run": [{"name": n, "params": p} for n, p in trace.not_run],
+        "notes": sorted(set(trace.notes), key=trace.notes.index),
+        "layers": [_layer(r) for r in visible(trace, depth)],
+    }
+
+
+def _layer(r: LayerRecord) -> dict[str, Any]:
+    return {
+        "name": r.name, "type": r.type, "depth": r.depth, "call": r.call,
+        "input_shapes": [list(s) for s in r.input_shapes],
+        "output_shape": list(r.output_shape) if r.output_shape is not None else None,
+        "output_shapes": [list(s) for s in r.output_shapes],
+        "params": r.params, "params_total": r.params_total, "trainable_params": r.trainable_params,
+        "buffers": r.buffers, "tied": r.tied,
+        "expected": str(r.check.expect) if r.check else None,
+        "check": r.check.status if r.check else None,
+    }
+
+
+def render_json(trace: Trace, depth: int | None = None) -> str:
+    return json.dumps(to_json_data(trace, depth), indent=2, ensure_ascii=False) + "\n"
+
+
+def render_csv(trace: Trace, depth: int | None = None) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["name", "type", "depth", "call", "output_shape", "params", "params_total",
+                     "expected", "check"])
+    for r in visible(trace, depth):
+        writer.writerow([r.name, r.type, r.depth, r.call, units.shapes(r.output_shapes), r.params,
+                         r.params_total, str(r.check.expect) if r.check else "",
+                         r.check.status if r.check else ""])
+    return buf.getvalue()
+
+
+def render_markdown(trace: Trace, depth: int | None = 3) -> str:
+    has_checks = bool(trace.checks)
+    head = ["Layer", "Type", "Output shape", "Params"] + (["Expected"] if has_checks else [])
+    lines = [f"### {trace.model}", "", "| " + " | ".join(head) + " |",
+             "|" + "|".join(["---", "---", "---:", "---:"] + (["---"] if has_checks else [])) + "|"]
+    for r in visible(trace, depth):
+        name = "&nbsp;&nbsp;" * (r.depth - 1) + f"`{r.name}`"
+        params = shown_params(r, depth)
+        cells = [name, r.type, units.shapes(r.output_shapes), units.count(params) if params else "—"]
+        if has_checks:
+            cells.append(f"{'✓' if r.check.ok else '✗'} {r.check.expect}" if r.check else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines += [f"- {line}" for line in footer_lines(trace)]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,41 @@
+"""Units, in one place: counts (K/M/G), bytes (KiB/MiB/GiB), shapes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def count(n: int | float) -> str:
+    """Exact, with thousands separators: ``25,557,032``."""
+    return f"{n:,}" if isinstance(n, int) else f"{n:,.0f}"
+
+
+def short(n: int | float, unit: str = "") -> str:
+    """Three significant figures with K/M/G/T: ``25.6M``, ``4.09G``."""
+    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= div:
+            v = n / div
+            return f"{v:.3g}{suffix}{unit}" if v < 1000 else f"{v:.0f}{suffix}{unit}"
+    return f"{n:g}{unit}" if isinstance(n, float) else f"{n}{unit}"
+
+
+def nbytes(n: int) -> str:
+    """Binary units: ``97.49 MiB``."""
+    value = float(n)
+    for suffix in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or suffix == "GiB":
+            return f"{value:.0f} {suffix}" if suffix == "B" else f"{value:.2f} {suffix}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def shape(dims: Sequence[int], batch_symbol: bool = False) -> str:
+    """``1×64×112×112``; with ``batch_symbol`` the first dimension is written ``N``."""
+    parts = [str(d) for d in dims]
+    if batch_symbol and parts:
+        parts[0] = "N"
+    return "×".join(parts)
+
+
+def shapes(all_dims: Sequence[Sequence[int]]) -> str:
+    return ", ".join(shape(d) for d in all_dims) if all_dims else "—"

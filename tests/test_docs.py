@@ -1,0 +1,80 @@
+"""Every example in the README and docs runs, and says what the docs say it does."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from archscope.cli.main import app
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+SPEC_DOC = (ROOT / "docs" / "spec-format.md").read_text(encoding="utf-8")
+
+
+def _blocks(text: str, lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", text, re.S)
+
+
+def _commands(text: str) -> list[str]:
+    lines = [line.split("#")[0].strip() for block in _blocks(text, "bash") for line in block.splitlines()]
+    return [line for line in lines if line.startswith("archscope ")]
+
+
+@pytest.fixture
+def in_tmp_with_docs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "docs").symlink_to(ROOT / "docs")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize("command", _commands(README))
+def test_readme_commands_run(command: str, in_tmp_with_docs: Path) -> None:
+    result = CliRunner().invoke(app, shlex.split(command)[1:])
+    assert result.exit_code == 0, result.output
+    if "-o" in command:
+        assert (in_tmp_with_docs / shlex.split(command)[-1]).stat().st_size > 0
+
+
+def test_readme_quick_start_is_two_commands_and_ci_runs_the_test_one() -> None:
+    quick = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = [b.strip() for b in _blocks(quick, "bash")]
+    assert len(commands) == 2
+    assert "archscope summary" in commands[0] and "pytest" in commands[1]
+    assert commands[1] in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_readme_python_example_runs() -> None:
+    (code,) = _blocks(README, "python")
+    namespace: dict[str, object] = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102
+    t = namespace["t"]
+    assert t.totals.params == 25_557_032 and t.batch == 2  # type: ignore[attr-defined]
+
+
+def test_spec_doc_example_is_the_example_file_and_traces(in_tmp_with_docs: Path) -> None:
+    block = next(b for b in _blocks(SPEC_DOC, "yaml") if "layers:" in b)
+    assert block == (ROOT / "docs" / "examples" / "tiny.yaml").read_text(encoding="utf-8")
+    assert yaml.safe_load(block)["name"] == "tiny_inception_resnet"
+    result = CliRunner().invoke(app, ["summary", "docs/examples/tiny.yaml"])
+    assert result.exit_code == 0, result.output
+    assert "expected shapes: 5 checked, 5 match" in result.output  # "checks its five expected shapes"
+    assert "not run in eval mode: aux (1,290 params" in result.output
+    train = CliRunner().invoke(app, ["summary", "docs/examples/tiny.yaml", "--train", "--device", "cpu"])
+    assert train.exit_code == 0, train.output
+    assert "Output: 1×10, 1×10" in train.output  # the auxiliary head's output follows the main one
+
+
+def test_spec_doc_error_example_is_what_archscope_says(in_tmp_with_docs: Path) -> None:
+    (in_tmp_with_docs / "my_net.yaml").write_text(
+        "name: n\ninput: [3, 32, 32]\nlayers:\n" + "  - {type: conv, out: 8, kernel: 3}\n" * 3
+        + "  - {type: conv, out: 8, kernel: x}\n")
+    result = CliRunner().invoke(app, ["summary", "my_net.yaml"])
+    documented = re.search(r"archscope: error: (.*)", SPEC_DOC).group(1)  # type: ignore[union-attr]
+    assert result.exit_code == 1
+    assert documented in " ".join(result.output.split())
