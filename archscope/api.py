@@ -14,8 +14,8 @@ from archscope.builder.load import Target, resolve
 from archscope.errors import UsageError
 from archscope.spec.layout import layout
 from archscope.spec.sizes import parse_input
-from archscope.tracer.records import Trace
 from archscope.tracer.hooks import trace_module
+from archscope.tracer.records import Trace
 
 
 def build(name: str, device: str = "cpu") -> nn.Module:
