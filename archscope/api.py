@@ -47,13 +47,25 @@ def input_shape(target: Target, input_size: Any) -> tuple[tuple[int, int, int], 
     raise UsageError(f"input_size {input_size!r}: give H, (H, W), (C, H, W) or (N, C, H, W)")
 
 
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
+          "float64": torch.float64}
+
+
 def trace(target: str | nn.Module, input_size: Any = None, batch: int = 1, device: str = "meta",
-          train: bool = False) -> Trace:
-    """Trace one forward pass; expectations of zoo and spec models are checked.
+          train: bool = False, convention: str = "torchvision", dtype: str = "float32") -> Trace:
+    """Trace one forward pass: shapes, parameters, MACs and memory; expectations checked.
 
     ``target`` is a zoo name, a spec file, ``package.module:attr``, ``file.py:attr`` or an
     ``nn.Module`` (which is copied, never modified). ``device="meta"`` allocates no memory.
+    ``convention`` names the counting rules (torchvision, fvcore, full); ``dtype`` the
+    parameter and activation type used for memory.
     """
+    from archscope.tracer.counting import CONVENTIONS
+
+    if convention not in CONVENTIONS:
+        raise UsageError(f"unknown counting convention {convention!r}: use one of {', '.join(CONVENTIONS)}")
+    if dtype not in DTYPES:
+        raise UsageError(f"unknown dtype {dtype!r}: use one of {', '.join(DTYPES)}")
     if isinstance(target, nn.Module):
         resolved = Target(text=type(target).__name__, kind="module", name=type(target).__name__,
                           instance=target)
@@ -66,9 +78,12 @@ def trace(target: str | nn.Module, input_size: Any = None, batch: int = 1, devic
     if batch < 1:
         raise UsageError(f"batch must be a positive integer, got {batch}")
     module = resolved.module(_device(device))
+    if dtype != "float32":
+        module = module.to(DTYPES[dtype])
     expectations = layout(resolved.spec).expectations() if resolved.spec is not None else {}
     return trace_module(module, shape, batch=batch, name=resolved.name, expectations=expectations,
-                        reference_input=resolved.reference_input, train=train)
+                        reference_input=resolved.reference_input, train=train, dtype=DTYPES[dtype],
+                        convention=convention)
 
 
 def _device(device: str) -> torch.device:

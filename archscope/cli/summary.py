@@ -14,6 +14,19 @@ INPUT_HELP = ("Input size: 224, 224x224 (H×W), 3x224x224 (C×H×W) or 1x3x224x2
               "Default: the model's reference input.")
 
 
+class Convention(str, Enum):
+    torchvision = "torchvision"
+    fvcore = "fvcore"
+    full = "full"
+
+
+class Dtype(str, Enum):
+    float32 = "float32"
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+    float64 = "float64"
+
+
 class Format(str, Enum):
     table = "table"
     json = "json"
@@ -30,14 +43,28 @@ def summary(
                                                    "markdown, every layer for json and csv.")] = None,
     device: Annotated[str, typer.Option(help="meta traces shapes without allocating memory; cpu runs "
                                              "the model for real.")] = "meta",
-    train: Annotated[bool, typer.Option("--train", help="Trace in training mode (auxiliary heads run).")] = False,
+    train: Annotated[bool, typer.Option("--train", help="Trace in training mode (auxiliary heads run and "
+                                                        "are counted).")] = False,
+    flops: Annotated[bool, typer.Option("--flops", help="Show FLOPs instead of MACs. FLOPs = 2 × MACs: one "
+                                                        "multiply-accumulate is two floating-point operations "
+                                                        "(torchvision's 'GFLOPS' and fvcore's 'flops' are MACs).")] = False,
+    convention: Annotated[Convention, typer.Option(help="What is counted: torchvision (conv, linear, matmul, "
+                                                        "attention; reproduces torchvision's published numbers), "
+                                                        "fvcore (reproduces fvcore's FlopCountAnalysis), full (also "
+                                                        "norm, activations, pooling, elementwise). See "
+                                                        "docs/counting.md.")] = Convention.torchvision,
+    dtype: Annotated[Dtype, typer.Option(help="Parameter and activation type, for memory.")] = Dtype.float32,
+    by_type: Annotated[bool, typer.Option("--by-type", help="Add MACs per operator type (conv, linear, matmul, "
+                                                            "attention, norm, ...).")] = False,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
     output: Annotated[str | None, typer.Option("--output", "-o", help="Write to this file instead "
                                                                        "of stdout.", show_default=False)] = None,
 ) -> None:
-    """Show every layer's output shape and parameters, with totals and expected-shape checks.
+    """Show every layer's output shape, parameters, MACs and output memory, with totals,
+    the counting convention, and expected-shape checks.
 
-    Exit code 1 when an expected shape does not match.
+    Runs on the meta device by default: no memory is allocated, any input size and batch
+    works. Exit code 1 when an expected shape does not match.
     """
     from archscope.api import trace
     from archscope.cli.output import emit
@@ -47,10 +74,11 @@ def summary(
 
     if output:
         check_writable(output)
-    result = trace(model, input_size=input, batch=batch, device=device, train=train)
+    result = trace(model, input_size=input, batch=batch, device=device, train=train,
+                   convention=convention.value, dtype=dtype.value)
     if depth is None and fmt in (Format.table, Format.markdown):
         depth = 3
-    emit(FORMATS[fmt.value](result, depth), output)
+    emit(FORMATS[fmt.value](result, depth=depth, flops=flops, by_type=by_type), output)
     if result.mismatches:
         raise ArchscopeError(f"{len(result.mismatches)} expected shape(s) of {result.model} do not match "
                              f"(first: {result.mismatches[0][0]})")

@@ -1,4 +1,4 @@
-"""The lines under every human-readable report: totals, checks, notes."""
+"""The lines under every human-readable report: totals, cost and its convention, checks, notes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from archscope.report.rows import check_summary
 from archscope.tracer.records import Trace
 
 
-def footer_lines(trace: Trace) -> list[str]:
+def footer_lines(trace: Trace, flops: bool = False) -> list[str]:
     t = trace.totals
     lines = [
         f"Input: {units.shape((trace.batch, *trace.input))} ({trace.dtype}, {trace.mode} mode, "
@@ -17,8 +17,14 @@ def footer_lines(trace: Trace) -> list[str]:
         f"Trainable params: {units.count(t.trainable_params)}",
         f"Non-trainable params: {units.count(t.non_trainable_params)}",
         f"Buffers: {units.count(t.buffers)} elements",
-        f"Params memory: {units.nbytes(t.param_bytes)}; buffers memory: {units.nbytes(t.buffer_bytes)}",
+        cost_line(trace, flops),
+        f"Convention ({trace.convention}): {trace.convention_text}; {trace.mode} mode",
+        f"Memory ({trace.dtype}): params {units.nbytes(t.param_bytes)}, buffers {units.nbytes(t.buffer_bytes)}, "
+        f"forward activations {units.nbytes(t.activation_bytes)} (outputs of every leaf layer)",
     ]
+    if trace.not_counted:
+        lines.append("not counted (no counting rule): " + ", ".join(
+            f"{op} ({n} call{'s' if n > 1 else ''})" for op, n in trace.not_counted.items()))
     for name, params in trace.not_run:
         lines.append(f"not run in {trace.mode} mode: {name} ({units.count(params)} params, "
                      "included in the totals)")
@@ -31,3 +37,10 @@ def footer_lines(trace: Trace) -> list[str]:
                      f"{units.shape(check.actual)}" + (f" (source: {check.expect.source})"
                                                         if check.expect.source else ""))
     return lines
+
+
+def cost_line(trace: Trace, flops: bool) -> str:
+    macs = trace.totals.macs
+    if flops:
+        return f"Total FLOPs: {units.short(2 * macs)} ({units.count(2 * macs)}; FLOPs = 2 × MACs)"
+    return f"Total MACs: {units.short(macs)} ({units.count(macs)})"

@@ -6,16 +6,22 @@ JSON schema ``archscope.summary/1``::
      "model": str, "input": [C, H, W], "batch": int, "device": str, "mode": "eval"|"train",
      "dtype": str, "output_shapes": [[...]],
      "totals": {"params", "trainable_params", "non_trainable_params", "buffers",
-                "param_bytes", "buffer_bytes"},
+                "param_bytes", "buffer_bytes", "macs", "activation_bytes"},
+     "convention": str, "convention_text": str,
+     "macs_by_category": {category: macs}, "not_counted": {"aten.op": calls},
      "expectations": {"checked", "matched", "mismatched"},
      "not_run": [{"name", "params"}], "notes": [str],
      "layers": [{"name", "type", "depth", "call", "input_shapes", "output_shape",
                  "output_shapes", "params", "params_total", "trainable_params", "buffers",
-                 "tied", "expected", "check"}]}
+                 "macs", "macs_total", "output_bytes", "tied", "expected", "check"}]}
 
 ``params`` of a layer is what the module itself owns (each tensor counted once in
 the model, on the first call), so the layers' ``params`` sum to ``totals.params``
-minus the modules in ``not_run``. Without ``--depth`` every layer is listed.
+minus the modules in ``not_run``. ``macs`` of a layer are those of operators run
+directly in that call (not in its submodules), so all layers' ``macs``, the root
+(``name: ""``) included, sum to ``totals.macs``; ``macs_total`` includes submodules.
+MACs are multiply-accumulates under ``convention``; FLOPs would be 2 × MACs.
+Without ``--depth`` every layer is listed, the root first.
 """
 
 from __future__ import annotations
@@ -28,13 +34,13 @@ from typing import Any
 from archscope import __version__
 from archscope.report import units
 from archscope.report.footer import footer_lines
-from archscope.report.rows import shown_params, visible
+from archscope.report.rows import ROOT_LABEL, shown_macs, shown_params, visible
 from archscope.tracer.records import LayerRecord, Trace
 
 SCHEMA = "archscope.summary/1"
 
 
-def to_json_data(trace: Trace, depth: int | None = None) -> dict[str, Any]:
+def to_json_data(trace: Trace, depth: int | None = None, **_: Any) -> dict[str, Any]:
     t = trace.totals
     checks = trace.checks
     return {
@@ -44,12 +50,15 @@ def to_json_data(trace: Trace, depth: int | None = None) -> dict[str, Any]:
         "output_shapes": [list(s) for s in trace.output_shapes],
         "totals": {"params": t.params, "trainable_params": t.trainable_params,
                    "non_trainable_params": t.non_trainable_params, "buffers": t.buffers,
-                   "param_bytes": t.param_bytes, "buffer_bytes": t.buffer_bytes},
+                   "param_bytes": t.param_bytes, "buffer_bytes": t.buffer_bytes, "macs": t.macs,
+                   "activation_bytes": t.activation_bytes},
+        "convention": trace.convention, "convention_text": trace.convention_text,
+        "macs_by_category": trace.macs_by_category, "not_counted": trace.not_counted,
         "expectations": {"checked": len(checks), "matched": len(checks) - len(trace.mismatches),
                          "mismatched": len(trace.mismatches)},
         "not_run": [{"name": n, "params": p} for n, p in trace.not_run],
         "notes": sorted(set(trace.notes), key=trace.notes.index),
-        "layers": [_layer(r) for r in visible(trace, depth)],
+        "layers": [_layer(r) for r in (trace.layers if depth is None else visible(trace, depth))],
     }
 
 
@@ -60,40 +69,43 @@ def _layer(r: LayerRecord) -> dict[str, Any]:
         "output_shape": list(r.output_shape) if r.output_shape is not None else None,
         "output_shapes": [list(s) for s in r.output_shapes],
         "params": r.params, "params_total": r.params_total, "trainable_params": r.trainable_params,
-        "buffers": r.buffers, "tied": r.tied,
+        "buffers": r.buffers, "macs": r.macs, "macs_total": r.macs_total, "output_bytes": r.output_bytes,
+        "tied": r.tied,
         "expected": str(r.check.expect) if r.check else None,
         "check": r.check.status if r.check else None,
     }
 
 
-def render_json(trace: Trace, depth: int | None = None) -> str:
+def render_json(trace: Trace, depth: int | None = None, **_: Any) -> str:
     return json.dumps(to_json_data(trace, depth), indent=2, ensure_ascii=False) + "\n"
 
 
-def render_csv(trace: Trace, depth: int | None = None) -> str:
+def render_csv(trace: Trace, depth: int | None = None, **_: Any) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["name", "type", "depth", "call", "output_shape", "params", "params_total",
-                     "expected", "check"])
-    for r in visible(trace, depth):
+    writer.writerow(["name", "type", "depth", "call", "output_shape", "params", "params_total", "macs",
+                     "macs_total", "output_bytes", "expected", "check"])
+    for r in (trace.layers if depth is None else visible(trace, depth)):
         writer.writerow([r.name, r.type, r.depth, r.call, units.shapes(r.output_shapes), r.params,
-                         r.params_total, str(r.check.expect) if r.check else "",
-                         r.check.status if r.check else ""])
+                         r.params_total, r.macs, r.macs_total, r.output_bytes,
+                         str(r.check.expect) if r.check else "", r.check.status if r.check else ""])
     return buf.getvalue()
 
 
-def render_markdown(trace: Trace, depth: int | None = 3) -> str:
+def render_markdown(trace: Trace, depth: int | None = 3, flops: bool = False, **_: Any) -> str:
     has_checks = bool(trace.checks)
-    head = ["Layer", "Type", "Output shape", "Params"] + (["Expected"] if has_checks else [])
+    head = ["Layer", "Type", "Output shape", "Params", "FLOPs" if flops else "MACs"]
+    head += ["Expected"] if has_checks else []
     lines = [f"### {trace.model}", "", "| " + " | ".join(head) + " |",
-             "|" + "|".join(["---", "---", "---:", "---:"] + (["---"] if has_checks else [])) + "|"]
+             "|" + "|".join(["---", "---", "---:", "---:", "---:"] + (["---"] if has_checks else [])) + "|"]
     for r in visible(trace, depth):
-        name = "&nbsp;&nbsp;" * (r.depth - 1) + f"`{r.name}`"
+        name = "&nbsp;&nbsp;" * (r.depth - 1) + f"`{r.name}`" if r.depth else ROOT_LABEL
         params = shown_params(r, depth)
-        cells = [name, r.type, units.shapes(r.output_shapes), units.count(params) if params else "—"]
+        cells = [name, r.type, units.shapes(r.output_shapes), units.count(params) if params else "—",
+                 units.cost(shown_macs(r, depth), flops)]
         if has_checks:
             cells.append(f"{'✓' if r.check.ok else '✗'} {r.check.expect}" if r.check else "")
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines += [f"- {line}" for line in footer_lines(trace)]
+    lines += [f"- {line}" for line in footer_lines(trace, flops)]
     return "\n".join(lines) + "\n"

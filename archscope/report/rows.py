@@ -1,26 +1,37 @@
-"""Which records a report shows at a depth, and what each row's parameter cell means.
+"""Which records a report shows at a depth, and what each row's count cells mean.
 
-A row at the depth limit, or a leaf, shows the parameters of its whole subtree; an
-expanded container shows only its own (so the column always sums to the total of
-the modules that ran). A repeated call of a module shows none: they were counted
-on its first call.
+A row at the depth limit, or a leaf, shows the parameters (and MACs) of its whole
+subtree; an expanded container shows only its own, so each column sums to the total.
+A repeated call of a module shows no parameters (counted on its first call) but its
+own MACs (every call costs). The root is shown only when its own forward code ran
+counted operators outside any submodule.
 """
 
 from __future__ import annotations
 
 from archscope.tracer.records import LayerRecord, Trace
 
+ROOT_LABEL = "(model's own forward)"
+
 
 def visible(trace: Trace, depth: int | None) -> list[LayerRecord]:
-    """Records down to ``depth`` (None: all), without the root."""
-    return [r for r in trace.layers if r.depth >= 1 and (depth is None or r.depth <= depth)]
+    """Records down to ``depth`` (None: all); the root only if it ran counted operators itself."""
+    return [r for r in trace.layers
+            if (r.depth >= 1 and (depth is None or r.depth <= depth)) or (r.depth == 0 and r.macs)]
+
+
+def _folded(rec: LayerRecord, depth: int | None) -> bool:
+    return rec.is_leaf or (depth is not None and rec.depth >= depth)
 
 
 def shown_params(rec: LayerRecord, depth: int | None) -> int:
     if rec.call > 1:
         return 0
-    folded = rec.is_leaf or (depth is not None and rec.depth >= depth)
-    return rec.params_total if folded else rec.params
+    return rec.params_total if _folded(rec, depth) and rec.depth else rec.params
+
+
+def shown_macs(rec: LayerRecord, depth: int | None) -> int:
+    return rec.macs_total if _folded(rec, depth) and rec.depth else rec.macs
 
 
 def check_summary(trace: Trace) -> str | None:

@@ -19,6 +19,12 @@ def short(n: int | float, unit: str = "") -> str:
     return f"{n:g}{unit}" if isinstance(n, float) else f"{n}{unit}"
 
 
+def cost(macs: int, flops: bool = False) -> str:
+    """A MACs cell, or FLOPs (= 2 × MACs) when asked: ``118M``; ``—`` for zero."""
+    value = 2 * macs if flops else macs
+    return short(value) if value else "—"
+
+
 def nbytes(n: int) -> str:
     """Binary units: ``97.49 MiB``."""
     value = float(n)

@@ -19,6 +19,7 @@ from torch.utils.hooks import RemovableHandle
 from archscope.errors import ShapeError
 from archscope.spec.expect import Expect
 from archscope.spec.sizes import fmt_shape
+from archscope.tracer.counting import CONVENTIONS, OpCounter
 from archscope.tracer.records import LayerRecord, Shape, Totals, Trace
 
 
@@ -33,24 +34,60 @@ def shapes_of(value: Any) -> list[Shape]:
     return []
 
 
+def _nbytes(value: Any) -> int:
+    if isinstance(value, Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (tuple, list)):
+        return sum(_nbytes(v) for v in value)
+    return 0
+
+
 class _Recorder:
+    """Module hooks push and pop calls; the operator counter charges the innermost one."""
+
     def __init__(self, model: nn.Module) -> None:
         self.names = {id(m): n for n, m in model.named_modules()}
         self.calls: dict[int, int] = {}
         self.records: list[LayerRecord] = []
-        self.stack: list[LayerRecord] = []
+        self.stack: list[int] = []  # indices of the calls under way, innermost last
+        self.by_category: dict[str, int] = {}
+        self.unattributed = 0
 
     def pre(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         name = self.names[id(module)]
         call = self.calls[id(module)] = self.calls.get(id(module), 0) + 1
         rec = LayerRecord(name=name, type=module._get_name(), depth=name.count(".") + 1 if name else 0,
-                          call=call, input_shapes=shapes_of((args, kwargs)),
-                          is_leaf=not module._modules)
+                          call=call, input_shapes=shapes_of((args, kwargs)), is_leaf=not module._modules,
+                          parent=self.stack[-1] if self.stack else None)
+        self.stack.append(len(self.records))
         self.records.append(rec)
-        self.stack.append(rec)
 
     def post(self, module: nn.Module, args: Any, output: Any) -> None:
-        self.stack.pop().output_shapes = shapes_of(output)
+        rec = self.records[self.stack.pop()]
+        rec.output_shapes = shapes_of(output)
+        rec.output_bytes = _nbytes(output)
+
+    def charge(self, op: str, category: str, cost: int) -> None:
+        self.by_category[category] = self.by_category.get(category, 0) + cost
+        if self.stack:
+            self.records[self.stack[-1]].macs += cost
+        else:
+            self.unattributed += cost
+
+    def running_type(self) -> str | None:
+        return self.records[self.stack[-1]].type if self.stack else None
+
+    def failing(self) -> LayerRecord | None:
+        return self.records[self.stack[-1]] if self.stack else None
+
+    def finish(self) -> None:
+        """Inclusive MACs: each call's own plus everything called inside it."""
+        for rec in reversed(self.records):
+            rec.macs_total += rec.macs
+            if rec.parent is not None:
+                self.records[rec.parent].macs_total += rec.macs_total
 
 
 @contextmanager
@@ -74,21 +111,32 @@ def hooked(model: nn.Module, recorder: _Recorder, train: bool = False) -> Iterat
 
 def trace_module(model: nn.Module, input_shape: tuple[int, ...], *, batch: int = 1, name: str = "model",
                  expectations: Mapping[str, Expect] | None = None,
-                 reference_input: tuple[int, ...] | None = None,
-                 train: bool = False, dtype: torch.dtype = torch.float32) -> Trace:
-    """Run one forward pass of ``model`` on a zero input and record every module call."""
+                 reference_input: tuple[int, ...] | None = None, train: bool = False,
+                 dtype: torch.dtype = torch.float32, convention: str = "torchvision") -> Trace:
+    """Run one forward pass of ``model`` on a zero input; record every module call and
+    price every operator by ``convention`` (see :mod:`archscope.tracer.counting`)."""
     device = _device_of(model)
     x = torch.zeros((batch, *input_shape), dtype=dtype, device=device)
     recorder = _Recorder(model)
+    rules = CONVENTIONS[convention]
+    counter = OpCounter(rules, recorder.charge, recorder.running_type)
     with hooked(model, recorder, train):
         try:
-            out = model(x)
+            with counter:
+                out = model(x)
         except Exception as exc:  # noqa: BLE001 (the failing layer is reported, not the traceback)
             raise _shape_error(exc, recorder, name, input_shape, batch) from exc
+    recorder.finish()
+    totals = _totals(model)
+    totals.macs = sum(r.macs for r in recorder.records) + recorder.unattributed
+    totals.activation_bytes = sum(r.output_bytes for r in recorder.records if r.is_leaf)
     trace = Trace(model=name, input=tuple(input_shape), batch=batch, device=str(device),
                   mode="train" if train else "eval", dtype=str(dtype).removeprefix("torch."),
-                  layers=recorder.records, totals=_totals(model), output_shapes=shapes_of(out),
-                  reference_input=tuple(reference_input) if reference_input else None)
+                  layers=recorder.records, totals=totals, output_shapes=shapes_of(out),
+                  reference_input=tuple(reference_input) if reference_input else None,
+                  convention=rules.name, convention_text=rules.description,
+                  macs_by_category=dict(sorted(recorder.by_category.items(), key=lambda kv: -kv[1])),
+                  not_counted=dict(counter.not_counted.most_common()))
     _attribute_params(model, trace)
     _check(trace, expectations or {})
     return trace
@@ -163,7 +211,7 @@ def _check(trace: Trace, expectations: Mapping[str, Expect]) -> None:
 def _shape_error(exc: Exception, recorder: _Recorder, name: str, input_shape: tuple[int, ...],
                  batch: int) -> ShapeError:
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    failing = recorder.stack[-1] if recorder.stack else None
+    failing = recorder.failing()
     if failing is None or not failing.name:
         where = "in the model's own forward code"
         shapes = ""

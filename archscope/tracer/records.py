@@ -27,6 +27,10 @@ class LayerRecord:
     is_leaf: bool = True
     tied: list[str] = field(default_factory=list)  # "weight = encoder.weight"
     check: Check | None = None
+    parent: int | None = None  # index of the enclosing call's record
+    macs: int = 0  # counted by operators run directly in this call (not in child modules)
+    macs_total: int = 0  # this call and every call inside it
+    output_bytes: int = 0
 
     @property
     def output_shape(self) -> Shape | None:
@@ -40,6 +44,8 @@ class Totals:
     buffers: int = 0
     param_bytes: int = 0
     buffer_bytes: int = 0
+    macs: int = 0
+    activation_bytes: int = 0  # outputs of every leaf-module call, as kept for a backward pass
 
     @property
     def non_trainable_params(self) -> int:
@@ -62,6 +68,10 @@ class Trace:
     reference_input: Shape | None = None
     not_run: list[tuple[str, int]] = field(default_factory=list)  # (module, params) never called
     notes: list[str] = field(default_factory=list)  # tied weights, modules called twice
+    convention: str = ""
+    convention_text: str = ""
+    macs_by_category: dict[str, int] = field(default_factory=dict)
+    not_counted: dict[str, int] = field(default_factory=dict)  # aten op -> calls with no counting rule
 
     @property
     def checks(self) -> list[tuple[str, Check]]:
