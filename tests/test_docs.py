@@ -78,3 +78,37 @@ def test_spec_doc_error_example_is_what_archscope_says(in_tmp_with_docs: Path) -
     documented = re.search(r"archscope: error: (.*)", SPEC_DOC).group(1)  # type: ignore[union-attr]
     assert result.exit_code == 1
     assert documented in " ".join(result.output.split())
+
+
+def _counted(module: object, shape: tuple[int, ...], convention: str = "torchvision", batch: int = 1) -> int:
+    from archscope.tracer.hooks import trace_module
+
+    return trace_module(module, shape, batch=batch, convention=convention).totals.macs  # type: ignore[arg-type]
+
+
+def test_counting_doc_worked_examples() -> None:
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    doc = (ROOT / "docs" / "counting.md").read_text(encoding="utf-8")
+    documented = [int(n.replace(",", "")) for n in re.findall(r"\*\*([\d,]+)\*\*", doc)]
+
+    class MatMul(nn.Module):
+        def forward(self, a: torch.Tensor) -> torch.Tensor:
+            return a @ torch.zeros(8, 32, 10, device=a.device)
+
+    class Attention(nn.Module):
+        def forward(self, q: torch.Tensor) -> torch.Tensor:
+            return F.scaled_dot_product_attention(q, q, q)
+
+    measured = [
+        _counted(nn.Conv2d(64, 128, 3, stride=2, padding=1, groups=2).to("meta"), (64, 56, 56)),
+        _counted(nn.Linear(2048, 1000).to("meta"), (2048,)),
+        _counted(MatMul(), (16, 32), batch=8),
+        _counted(Attention(), (4, 10, 8), batch=2),
+        _counted(nn.BatchNorm2d(64).to("meta"), (64, 56, 56), "fvcore"),
+        _counted(nn.AdaptiveAvgPool2d(1), (2048, 7, 7), "fvcore"),
+    ]
+    assert measured == documented
+    assert _counted(nn.BatchNorm2d(64).to("meta"), (64, 56, 56)) == 0
