@@ -14,6 +14,10 @@ INPUT_HELP = ("Input size: 224, 224x224 (H×W), 3x224x224 (C×H×W) or 1x3x224x2
               "Default: the model's reference input.")
 
 
+FLOPS_HELP = ("Show FLOPs instead of MACs. FLOPs = 2 × MACs: one multiply-accumulate is two floating-point "
+              "operations (torchvision's 'GFLOPS' and fvcore's 'flops' are MACs).")
+
+
 class Convention(str, Enum):
     torchvision = "torchvision"
     fvcore = "fvcore"
@@ -45,9 +49,7 @@ def summary(
                                              "the model for real.")] = "meta",
     train: Annotated[bool, typer.Option("--train", help="Trace in training mode (auxiliary heads run and "
                                                         "are counted).")] = False,
-    flops: Annotated[bool, typer.Option("--flops", help="Show FLOPs instead of MACs. FLOPs = 2 × MACs: one "
-                                                        "multiply-accumulate is two floating-point operations "
-                                                        "(torchvision's 'GFLOPS' and fvcore's 'flops' are MACs).")] = False,
+    flops: Annotated[bool, typer.Option("--flops", help=FLOPS_HELP)] = False,
     convention: Annotated[Convention, typer.Option(help="What is counted: torchvision (conv, linear, matmul, "
                                                         "attention; reproduces torchvision's published numbers), "
                                                         "fvcore (reproduces fvcore's FlopCountAnalysis), full (also "
