@@ -1,0 +1,118 @@
+"""Generate tests/fixtures/torchvision/<name>.json from torchvision itself.
+
+Run in a separate virtual environment that has torchvision (the project's tests never
+import it):
+
+    python3 -m venv /tmp/tvenv
+    /tmp/tvenv/bin/pip install torch==2.14.1 torchvision==0.29.1
+    /tmp/tvenv/bin/python scripts/make_torchvision_fixtures.py [NAME ...]
+
+Each fixture holds, for one torchvision model built with ``weights=None``:
+
+- ``state_dict``: every key in order with its tensor shape;
+- ``module_outputs``: the output shape of every named module at the reference input,
+  batch 1, eval mode; modules called more than once (torchvision reuses one ReLU in a
+  ResNet block) and modules that return a non-tensor are left out;
+- ``functional_check``: the logits of the model, eval mode, after the deterministic fill
+  described in ``procedure`` (tests/test_zoo.py::deterministic_fill is the same fill),
+  on a small input, so a test can show the rebuilt model computes the same function.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import torch
+import torchvision
+from torchvision import models
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "tests" / "fixtures" / "torchvision"
+REFERENCE = json.loads((ROOT / "archscope" / "zoo" / "torchvision_reference.json").read_text())["models"]
+
+PROCEDURE = (
+    "state_dict in order, key index k: running_var=1, running_mean=0, keys ending in 'bias'=0.01, "
+    "num_batches_tracked untouched, every other tensor t = sin(arange(numel)*0.37 + k) / sqrt(numel/shape[0]) "
+    "(float64, then float32; 1-D tensors divide by 1); input x = sin(arange(3*S*S)*0.05) reshaped to 1x3xSxS; "
+    "eval mode, torch.no_grad()"
+)
+
+
+def deterministic_fill(model: torch.nn.Module) -> None:
+    with torch.no_grad():
+        for k, (key, t) in enumerate(model.state_dict().items()):
+            if key.endswith("num_batches_tracked"):
+                continue
+            if key.endswith("running_var"):
+                t.fill_(1.0)
+            elif key.endswith("running_mean"):
+                t.fill_(0.0)
+            elif key.endswith("bias"):
+                t.fill_(0.01)
+            else:
+                fan_in = t.numel() // t.shape[0] if t.dim() >= 2 else 1
+                values = torch.sin(torch.arange(t.numel(), dtype=torch.float64) * 0.37 + k)
+                t.copy_((values.reshape(t.shape) * (1.0 / math.sqrt(fan_in))).float())
+
+
+def module_outputs(model: torch.nn.Module, size: int) -> dict[str, list[int]]:
+    shapes: dict[str, list[int]] = {}
+    calls: dict[str, int] = {}
+    handles = []
+    for name, mod in model.named_modules():
+        if not name:
+            continue
+
+        def hook(_m, _i, out, name=name):
+            calls[name] = calls.get(name, 0) + 1
+            if isinstance(out, torch.Tensor):
+                shapes[name] = list(out.shape)
+
+        handles.append(mod.register_forward_hook(hook))
+    with torch.no_grad():
+        model(torch.zeros(1, 3, size, size))
+    for h in handles:
+        h.remove()
+    return {k: v for k, v in shapes.items() if calls[k] == 1}
+
+
+def fixture(name: str) -> dict:
+    model = models.get_model(name, weights=None).eval()
+    size = REFERENCE[name]["input"]
+    small = 80 if name == "inception_v3" else 64
+    state = {k: list(v.shape) for k, v in model.state_dict().items()}
+    outputs = module_outputs(model, size)
+    deterministic_fill(model)
+    x = torch.sin(torch.arange(3 * small * small, dtype=torch.float64) * 0.05).reshape(1, 3, small, small).float()
+    with torch.no_grad():
+        y = model(x)
+    return {
+        "generated_by": f"scripts/make_torchvision_fixtures.py with torch {torch.__version__}, "
+                        f"torchvision {torchvision.__version__}: "
+                        f"torchvision.models.get_model({name!r}, weights=None)",
+        "reference_input": [3, size, size],
+        "state_dict": state,
+        "module_outputs": outputs,
+        "functional_check": {
+            "procedure": PROCEDURE,
+            "input_size": small,
+            "output_first8": [round(float(v), 7) for v in y[0, :8]],
+            "output_abs_sum": float(y.abs().sum()),
+        },
+    }
+
+
+def main(argv: list[str]) -> None:
+    torch.manual_seed(0)
+    OUT.mkdir(parents=True, exist_ok=True)
+    for name in argv or list(REFERENCE):
+        data = fixture(name)
+        (OUT / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n")
+        print(f"{name}: {len(data['state_dict'])} keys, {len(data['module_outputs'])} module outputs")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
