@@ -87,10 +87,12 @@ def _root(
 
 
 def _register_commands() -> None:
-    from archscope.cli import list_cmd, summary
+    from archscope.cli import check, list_cmd, snapshot, summary
 
     app.command("summary")(guarded(summary.summary))
     app.command("list")(guarded(list_cmd.list_models))
+    app.command("snapshot")(guarded(snapshot.snapshot))
+    app.command("check")(guarded(check.check))
 
 
 _register_commands()

@@ -40,6 +40,7 @@ class ZooEntry:
     paper: str  # "Title" (arXiv id)
     arxiv: str
     make: Callable[[], Model]
+    published_excludes: tuple[str, ...] = ()  # top-level modules the published count leaves out
 
     def spec(self) -> Model:
         return _cached_spec(self.make)
@@ -57,10 +58,11 @@ def _cached_spec(make: Callable[[], Model]) -> Model:
 REGISTRY: dict[str, ZooEntry] = {}
 
 
-def register(name: str, *, family: str, paper: str, arxiv: str, make: Callable[[], Model]) -> None:
+def register(name: str, *, family: str, paper: str, arxiv: str, make: Callable[[], Model],
+             published_excludes: tuple[str, ...] = ()) -> None:
     if name in REGISTRY:
         raise ValueError(f"zoo model {name!r} is registered twice")
-    REGISTRY[name] = ZooEntry(name, family, paper, arxiv, make)
+    REGISTRY[name] = ZooEntry(name, family, paper, arxiv, make, published_excludes)
 
 
 def natural_key(name: str) -> list[Any]:

@@ -1,0 +1,75 @@
+"""``archscope check [DIR...] [--zoo]``: fail CI when an architecture changes."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+
+class CheckFormat(str, Enum):
+    table = "table"
+    github = "github"
+    json = "json"
+
+
+def check(
+    paths: Annotated[list[str] | None, typer.Argument(help="Snapshot directories or files.",
+                                                     show_default=False)] = None,
+    zoo: Annotated[bool, typer.Option("--zoo", help="Check every zoo model's documented shapes and "
+                                                    "published parameters and MACs.")] = False,
+    update: Annotated[bool, typer.Option("--update", help="Accept the new architecture: rewrite the "
+                                                          "snapshots that changed (atomically).")] = False,
+    fmt: Annotated[CheckFormat, typer.Option("--format", "-f", help="table, github (Actions annotations) "
+                                                                    "or json.")] = CheckFormat.table,
+    junit_xml: Annotated[str | None, typer.Option("--junit-xml", help="Also write a JUnit XML report here.",
+                                                  show_default=False)] = None,
+) -> None:
+    """Retrace each snapshot's model and compare output shapes, parameters and MACs per layer.
+
+    Exit 0 when nothing changed, 1 on any change or expected-shape mismatch, 2 on usage
+    errors (missing directory, unreadable or corrupt snapshot).
+    """
+    from archscope.check import check_snapshots, check_zoo
+    from archscope.cli.output import emit
+    from archscope.errors import UsageError
+    from archscope.fileio import check_writable, write_atomic
+    from archscope.report.check import CHECK_FORMATS, render_junit
+
+    if not paths and not zoo:
+        raise UsageError("nothing to check: give snapshot directories or files, or --zoo")
+    if junit_xml:
+        check_writable(junit_xml)
+    results = []
+    with _progress() as advance:
+        if paths:
+            results += check_snapshots(paths, update=update, progress=advance)
+        if zoo:
+            results += check_zoo(progress=advance)
+    emit(CHECK_FORMATS[fmt.value](results), None)
+    if junit_xml:
+        write_atomic(junit_xml, render_junit(results))
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
+
+
+class _progress:  # noqa: N801 (used as a context manager)
+    """A progress line on a terminal (stderr); silent otherwise."""
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        if not sys.stderr.isatty():
+            return lambda name: None
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(SpinnerColumn(), TextColumn("checking {task.description}"), TimeElapsedColumn(),
+                                 console=Console(stderr=True), transient=True)
+        self.progress.start()
+        task = self.progress.add_task("", total=None)
+        return lambda name: self.progress.update(task, description=name)
+
+    def __exit__(self, *exc: object) -> None:
+        if hasattr(self, "progress"):
+            self.progress.stop()

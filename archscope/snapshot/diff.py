@@ -1,0 +1,60 @@
+"""Comparing two snapshots of one model: per layer, then totals. Pure data, no torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+FIELDS = ("type", "output_shapes", "params", "macs")
+TOTALS = ("params", "trainable_params", "macs")
+
+
+@dataclass(frozen=True)
+class Change:
+    layer: str  # "name" or "name (call 2)"
+    field: str
+    old: Any
+    new: Any
+
+
+@dataclass
+class Diff:
+    changed: list[Change] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    totals: list[Change] = field(default_factory=list)
+    setup: list[Change] = field(default_factory=list)  # input, batch, convention differ
+
+    @property
+    def empty(self) -> bool:
+        return not (self.changed or self.added or self.removed or self.totals or self.setup)
+
+    def changed_layers(self) -> list[str]:
+        """Changed layer names, in model order, each once."""
+        return list(dict.fromkeys(c.layer for c in self.changed))
+
+
+def _key(layer: dict[str, Any]) -> str:
+    name = layer["name"] or "(model)"
+    return name if layer.get("call", 1) == 1 else f"{name} (call {layer['call']})"
+
+
+def compare(old: dict[str, Any], new: dict[str, Any]) -> Diff:
+    diff = Diff()
+    for key in ("input", "batch", "convention", "mode"):
+        if old.get(key) != new.get(key):
+            diff.setup.append(Change("", key, old.get(key), new.get(key)))
+    before = {_key(x): x for x in old["layers"]}
+    after = {_key(x): x for x in new["layers"]}
+    for name, layer in after.items():
+        if name not in before:
+            diff.added.append(name)
+            continue
+        for f in FIELDS:
+            if before[name].get(f) != layer.get(f):
+                diff.changed.append(Change(name, f, before[name].get(f), layer.get(f)))
+    diff.removed = [name for name in before if name not in after]
+    for f in TOTALS:
+        if old["totals"].get(f) != new["totals"].get(f):
+            diff.totals.append(Change("", f, old["totals"].get(f), new["totals"].get(f)))
+    return diff
