@@ -38,13 +38,14 @@ from archscope.spec.expect import ExpectSyntaxError
 # ---------------------------------------------------------------- expectations
 
 
-@pytest.mark.parametrize("text", ["N×768×17×17", "N x 768 x 17 x 17", "Nx768x17x17", "N * 768 * 17 * 17"])
+@pytest.mark.parametrize("text", ["N×768×17×17", "N x 768 x 17 x 17", "Nx768x17x17", "N * 768 * 17 * 17",
+                                  "N x 768 x 17 x 17 (Mixed_6e)"])
 def test_expect_accepts_the_documents_notations(text: str) -> None:
     assert Expect.parse(text).dims == ("N", 768, 17, 17)
     assert str(Expect.parse(text)) == "N×768×17×17"
 
 
-@pytest.mark.parametrize("text", ["", "N××3", "N×a×3", "N×-1"])
+@pytest.mark.parametrize("text", ["", "N××3", "N×a×3", "N×-1", "(N×3)", "N×3 (a) (b)"])
 def test_expect_rejects_malformed_shapes(text: str) -> None:
     with pytest.raises(ExpectSyntaxError):
         Expect.parse(text)

@@ -49,11 +49,10 @@ def test_params_equal_published_counts(name: str) -> None:
     spec = zoo.get(name).spec()
     lay = layout(spec)
     expected = REFERENCE[name]["num_params"]
-    aux = sum(s.params for s in lay.sites if s.module and re.fullmatch(r"aux\d|AuxLogits", s.module.split(".")[0])
-              and not s.node.CONTAINER)
     # googlenet's published count excludes its aux heads, inception_v3's includes AuxLogits (see the notes)
-    counted = lay.params - aux if "excludes" in REFERENCE[name].get("note", "") else lay.params
-    assert counted == expected
+    excluded = zoo.get(name).published_excludes
+    assert bool(excluded) == ("excludes" in REFERENCE[name].get("note", ""))
+    assert lay.params - sum(s.params for s in lay.sites if s.module and s.module.split(".")[0] in excluded) == expected
     with torch.device("meta"):
         module = resolve(name).module("meta")
     assert sum(p.numel() for p in module.parameters()) == lay.params
@@ -63,8 +62,11 @@ def test_params_equal_published_counts(name: str) -> None:
 def test_state_dict_keys_and_shapes_equal_torchvision(name: str) -> None:
     fixture = _fixture(name)["state_dict"]
     ours = {k: list(v.shape) for k, v in resolve(name).module("meta").state_dict().items()}
-    assert list(ours) == list(fixture)  # same keys, same order
-    assert ours == fixture
+    assert ours == fixture  # same keys, same shapes: a torchvision checkpoint loads with strict=True
+    # Same order too, except that torchvision registers GoogLeNet's aux heads last while the
+    # spec places them where they tap the dataflow.
+    aux = zoo.get(name).published_excludes
+    assert [k for k in ours if k.split(".")[0] not in aux] == [k for k in fixture if k.split(".")[0] not in aux]
 
 
 @pytest.mark.parametrize("name", WITH_REFERENCE)
@@ -80,10 +82,13 @@ def test_module_outputs_equal_torchvision(name: str) -> None:
     assert {k: ours[k] for k in shared} == {k: theirs[k] for k in shared}
 
 
-def deterministic_fill(model: torch.nn.Module) -> None:
-    """The fill of tests/fixtures/torchvision/*.json "functional_check" (see its "procedure")."""
+def deterministic_fill(model: torch.nn.Module, order: list[str]) -> None:
+    """The fill of tests/fixtures/torchvision/*.json "functional_check" (see its "procedure");
+    ``order`` is torchvision's state_dict key order, which the fill's index k follows."""
+    state = model.state_dict()
     with torch.no_grad():
-        for k, (key, t) in enumerate(model.state_dict().items()):
+        for k, key in enumerate(order):
+            t = state[key]
             if key.endswith("num_batches_tracked"):
                 continue
             if key.endswith("running_var"):
@@ -101,11 +106,10 @@ def deterministic_fill(model: torch.nn.Module) -> None:
 @pytest.mark.parametrize("name", WITH_REFERENCE)
 def test_outputs_equal_torchvision_numerically(name: str) -> None:
     """Same weights in, same logits out: the rebuilt model computes torchvision's function."""
-    check = _fixture(name).get("functional_check")
-    if check is None:
-        pytest.skip("fixture has no functional check")
+    fixture = _fixture(name)
+    check = fixture["functional_check"]
     model = resolve(name).module("cpu").eval()
-    deterministic_fill(model)
+    deterministic_fill(model, list(fixture["state_dict"]))
     s = check["input_size"]
     x = torch.sin(torch.arange(3 * s * s, dtype=torch.float64) * 0.05).reshape(1, 3, s, s).float()
     with torch.no_grad():
@@ -124,8 +128,13 @@ def test_every_expectation_holds_at_the_reference_input(name: str, batch: int) -
     expectations = layout(spec).expectations()
     trace = trace_module(target.module("meta"), spec.input, batch=batch, expectations=expectations,
                          reference_input=spec.input)
-    assert len(trace.checks) == len(expectations) > 0
+    assert len(trace.checks) + len(trace.unchecked) == len(expectations) > 0
     assert trace.mismatches == []
+    if trace.unchecked:  # expectations inside auxiliary heads: those run only in training
+        # (batch >= 2: BatchNorm in training needs more than one value per channel)
+        trace = trace_module(target.module("meta"), spec.input, batch=max(batch, 2), train=True,
+                             expectations=expectations, reference_input=spec.input)
+        assert (len(trace.checks), trace.unchecked, trace.mismatches) == (len(expectations), [], [])
 
 
 @pytest.mark.parametrize("name", zoo.names())

@@ -10,7 +10,7 @@ JSON schema ``archscope.summary/1``::
      "convention": str, "convention_text": str,
      "macs_by_category": {category: macs}, "not_counted": {"aten.op": calls},
      "expectations": {"checked", "matched", "mismatched"},
-     "not_run": [{"name", "params"}], "notes": [str],
+     "not_run": [{"name", "params"}], "unchecked": [str], "notes": [str],
      "layers": [{"name", "type", "depth", "call", "input_shapes", "output_shape",
                  "output_shapes", "params", "params_total", "trainable_params", "buffers",
                  "macs", "macs_total", "output_bytes", "tied", "expected", "check"}]}
@@ -57,6 +57,7 @@ def to_json_data(trace: Trace, depth: int | None = None, **_: Any) -> dict[str, 
         "expectations": {"checked": len(checks), "matched": len(checks) - len(trace.mismatches),
                          "mismatched": len(trace.mismatches)},
         "not_run": [{"name": n, "params": p} for n, p in trace.not_run],
+        "unchecked": trace.unchecked,
         "notes": sorted(set(trace.notes), key=trace.notes.index),
         "layers": [_layer(r) for r in (trace.layers if depth is None else visible(trace, depth))],
     }

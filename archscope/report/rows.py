@@ -37,7 +37,7 @@ def shown_macs(rec: LayerRecord, depth: int | None) -> int:
 def check_summary(trace: Trace) -> str | None:
     """``expected shapes: 31 checked, 31 match`` (None when the model has no expectations)."""
     checks = trace.checks
-    if not checks:
+    if not checks and not trace.unchecked:
         return None
     bad = len(trace.mismatches)
     channels_only = sum(1 for _, c in checks if c.status == "channels match")
@@ -47,4 +47,7 @@ def check_summary(trace: Trace) -> str | None:
     if channels_only:
         line += (f" ({channels_only} on batch and channels only: spatial sizes are documented "
                  f"for the reference input {'×'.join(map(str, trace.reference_input or ()))})")
+    if trace.unchecked:
+        line += (f"; {len(trace.unchecked)} not checked: their layers did not run "
+                 f"({'an auxiliary head runs only with --train' if trace.mode == 'eval' else 'not called'})")
     return line

@@ -1,7 +1,8 @@
 """Expected output shapes, as the documents write them: ``N×768×17×17``.
 
 ``N`` stands for the batch and matches any batch size. ``×``, ``x``, ``X`` and ``*``
-separate dimensions, with or without spaces (``N x 768 x 17 x 17``).
+separate dimensions, with or without spaces (``N x 768 x 17 x 17``). A trailing remark
+in parentheses, as in torchvision's ``# N x 1000 (num_classes)``, is ignored.
 A check at the model's reference input compares every dimension; at any other input
 only the batch and channel dimensions are compared and the spatial ones are reported
 as not applicable (they legitimately change with the input size).
@@ -13,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 _SEP = re.compile(r"\s*[×xX*]\s*")
+_REMARK = re.compile(r"\s*\([^()]*\)\s*$")
 BATCH = "N"
 
 
@@ -29,7 +31,7 @@ class Expect:
 
     @classmethod
     def parse(cls, text: str, source: str = "") -> Expect:
-        parts = _SEP.split(text.strip())
+        parts = _SEP.split(_REMARK.sub("", text).strip())
         if not text.strip() or any(not p for p in parts):
             raise ExpectSyntaxError(
                 f"cannot read shape {text!r}: write dimensions separated by '×' or 'x', "

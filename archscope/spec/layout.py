@@ -123,7 +123,7 @@ def _place(node: Node, path: str, shape: Shape, ns: _Namespace, result: Layout) 
         site = Site(path, node, None, ns.qualname, ns.depth, shape)
         result.sites.append(site)
         site.out_shape = _place_children(node, path, shape, ns, result)
-        return site.out_shape
+        return shape if isinstance(node, Aux) else site.out_shape
     qual = ns.claim(node.name, path)
     site = Site(path, node, qual, ns.qualname, ns.depth + 1, shape)
     result.sites.append(site)
@@ -133,7 +133,7 @@ def _place(node: Node, path: str, shape: Shape, ns: _Namespace, result: Layout) 
         _check_values(node, path)
         rule = LEAF_RULES[type(node)]
         site.out_shape, site.params = rule(node, path, shape)
-    return site.out_shape
+    return shape if isinstance(node, Aux) else site.out_shape
 
 
 def _place_children(node: Node, path: str, shape: Shape, ns: _Namespace, result: Layout) -> Shape:
@@ -342,9 +342,9 @@ def _gate(node: Node, path: str, shape: Shape, place: Place) -> Shape:
 
 
 def _aux(node: Node, path: str, shape: Shape, place: Place) -> Shape:
+    """The head's own output; the enclosing chain goes on with the head's input (see _place)."""
     assert isinstance(node, Aux)
-    _chain(node.body, "body", shape, place)
-    return shape
+    return _chain(node.body, "body", shape, place)
 
 
 CONTAINER_RULES: dict[type[Node], ContainerRule] = {

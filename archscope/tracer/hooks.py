@@ -206,6 +206,8 @@ def _check(trace: Trace, expectations: Mapping[str, Expect]) -> None:
         expect = expectations.get(rec.name)
         if expect is not None and rec.call == 1 and rec.output_shape is not None:
             rec.check = expect.check(rec.output_shape, trace.batch, at_reference)
+    ran = {rec.name for rec in trace.layers}
+    trace.unchecked = [name for name in expectations if name not in ran]
 
 
 def _shape_error(exc: Exception, recorder: _Recorder, name: str, input_shape: tuple[int, ...],

@@ -67,6 +67,7 @@ class Trace:
     output_shapes: list[Shape] = field(default_factory=list)
     reference_input: Shape | None = None
     not_run: list[tuple[str, int]] = field(default_factory=list)  # (module, params) never called
+    unchecked: list[str] = field(default_factory=list)  # expectations on modules that never ran
     notes: list[str] = field(default_factory=list)  # tied weights, modules called twice
     convention: str = ""
     convention_text: str = ""
