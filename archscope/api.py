@@ -88,6 +88,14 @@ def trace(target: str | nn.Module, input_size: Any = None, batch: int = 1, devic
 
 def _device(device: str) -> torch.device:
     try:
-        return torch.device(device)
+        dev = torch.device(device)
     except (RuntimeError, TypeError):
         raise UsageError(f"unknown device {device!r}: use meta (no memory, the default), cpu or cuda") from None
+    if dev.type not in ("meta", "cpu"):
+        try:
+            torch.empty(0, device=dev)
+        except (RuntimeError, AssertionError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UsageError(f"device {device!r} is not usable here ({reason}); use meta (no memory, "
+                             "the default) or cpu") from None
+    return dev

@@ -1,0 +1,151 @@
+"""The command line as a user meets it: the issue's commands, and bad input that must give
+one clear paragraph, a nonzero exit code and no output file, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from archscope import __version__
+from archscope.cli.main import app
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "docs" / "examples"
+runner = CliRunner()
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_version_from_the_console_script_and_python_m() -> None:
+    assert run("--version")[:2] == (0, f"archscope {__version__}\n")
+    out = subprocess.run([sys.executable, "-m", "archscope", "--version"], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout == f"archscope {__version__}\n"
+
+
+def test_summary_resnet50_defaults_to_the_reference_input_and_checks_its_shapes() -> None:
+    code, out, _ = run("summary", "resnet50")
+    assert code == 0
+    assert "Input: 1×3×224×224" in out and "Output: 1×1000" in out
+    assert "Total params: 25,557,032" in out  # torchvision's published count
+    assert "Total MACs: 4.09G (4,089,184,256)" in out  # torchvision's 4.089 GMACs
+    assert "expected shapes: 7 checked, 7 match" in out
+
+
+def test_summary_batch_and_depth() -> None:
+    code, out, _ = run("summary", "vgg16_bn", "--input", "224", "--batch", "8", "--depth", "2")
+    assert code == 0
+    assert "Input: 8×3×224×224" in out and "Output: 8×1000" in out
+    assert "│   43 " in out  # depth 2 shows the layers inside `features`, indented
+    assert "8×512×7×7" in out
+
+
+def test_summary_lenet5_is_the_seed_documents_network() -> None:
+    code, out, _ = run("summary", "lenet5")
+    assert code == 0
+    assert "Input: 1×1×32×32" in out and "Output: 1×10" in out  # the seed prints torch.Size([1, 10])
+    assert "Total params: 61,706" in out  # 156 + 2,416 + 48,120 + 10,164 + 850
+
+
+def test_summary_json_is_machine_readable() -> None:
+    code, out, _ = run("summary", "resnet50", "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["totals"]["params"] == 25_557_032
+    assert data["layers"][-1]["output_shape"] == [1, 1000]
+
+
+def test_summary_writes_a_file_with_output(tmp_path: Path) -> None:
+    path = tmp_path / "r18.json"
+    assert run("summary", "resnet18", "-f", "json", "-o", str(path))[0] == 0
+    assert json.loads(path.read_text())["totals"]["params"] == 11_689_512
+
+
+def test_summary_of_a_user_spec_file_and_user_modules(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    code, out, _ = run("summary", str(EXAMPLES / "tiny.yaml"))
+    assert code == 0 and "expected shapes: 5 checked, 5 match" in out
+    code, out, _ = run("summary", f"{EXAMPLES / 'mynet.py'}:Net", "--input", "32")
+    assert code == 0 and "Output: 1×10" in out
+    # package.module:attr, importable from the working directory as with `python -m`
+    pkg = tmp_path / "mypkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "models.py").write_text((EXAMPLES / "mynet.py").read_text())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "mypkg", raising=False)
+    code, out, _ = run("summary", "mypkg.models:build_net", "--input", "3x64x64")
+    assert code == 0 and "Input: 1×3×64×64" in out and "Output: 1×100" in out
+
+
+BAD = [
+    # (arguments, exit code, words the message must contain)
+    (["summary", "resnet5O"], 2, ["unknown model 'resnet5O'", "Did you mean", "resnet50"]),
+    (["summary", "resnet50", "--input", "abc"], 2, ["cannot read input size 'abc'"]),
+    (["summary", "resnet50", "--input", "3x0x224"], 2, ["cannot read input size"]),
+    (["summary", "alexnet", "--input", "32"], 1, ["alexnet cannot run on input 1×3×32×32", "features.12"]),
+    (["summary", "resnet50", "--device", "cuda"], 2, ["device 'cuda' is not usable"]),
+    (["summary", "resnet50", "--device", "tpu9"], 2, ["unknown device 'tpu9'"]),
+    (["summary", "nosuchpkg.models:Net"], 1, ["cannot import 'nosuchpkg.models'"]),
+    (["summary", f"{EXAMPLES / 'mynet.py'}:Nope"], 1, ["has no attribute 'Nope'"]),
+    (["summary", "missing.yaml"], 2, ["missing.yaml"]),
+]
+
+
+@pytest.mark.parametrize(("args", "code", "words"), BAD, ids=[" ".join(b[0][:3]) for b in BAD])
+def test_bad_input_is_one_clear_paragraph_and_an_exit_code(args: list[str], code: int, words: list[str]) -> None:
+    got, out, err = run(*args)
+    assert got == code, err
+    assert "Traceback" not in out + err
+    message = err[err.index("archscope: error:"):]
+    assert "\n\n" not in message.strip()  # one paragraph
+    flat = " ".join(message.split())
+    for word in words:
+        assert word in flat
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("name: [", "not valid YAML"),
+    ("name: x\ninput: [3, 8, 8]\nlayers:\n  - {type: conv, out: 4}\n",
+     "layers[0]: a conv node needs the field 'kernel'"),
+    ("name: x\ninput: [3, 8, 8]\nlayers:\n  - {type: convv, out: 4, kernel: 3}\n", "convv"),
+])
+def test_broken_spec_files_name_the_file_and_the_field(tmp_path: Path, text: str, reason: str) -> None:
+    path = tmp_path / "net.yaml"
+    path.write_text(text)
+    code, out, err = run("summary", str(path))
+    assert code == 1 and "Traceback" not in err
+    flat = " ".join(err.split())
+    assert reason in flat and "net.yaml" in flat
+
+
+def test_unwritable_output_fails_before_tracing_and_leaves_no_file(tmp_path: Path) -> None:
+    target = tmp_path / "missing_dir" / "out.json"
+    code, _, err = run("summary", "resnet18", "-f", "json", "-o", str(target))
+    assert code == 2 and "does not exist" in err
+    assert not target.parent.exists()
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep")
+    code, _, err = run("summary", "resnet18", "-f", "json", "-o", str(a_file / "out.json"))
+    assert code == 2 and "Traceback" not in err and a_file.read_text() == "keep"
+
+
+def test_a_failing_run_leaves_no_half_written_output(tmp_path: Path) -> None:
+    path = tmp_path / "a.json"
+    code, _, _ = run("summary", "alexnet", "--input", "32", "-f", "json", "-o", str(path))
+    assert code == 1 and not path.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_list_shows_the_zoo_without_importing_torch() -> None:
+    code, out, _ = run("list", "resnet*")
+    assert code == 0 and "resnet50" in out and "25,557,032" in out and "1512.03385" in out
+    probe = ("import sys; from archscope.cli.list_cmd import list_models; "
+             "import archscope.zoo; archscope.zoo.names(); assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", probe], check=True)

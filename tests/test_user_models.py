@@ -1,0 +1,99 @@
+"""The user's own models: archscope agrees with torchinfo, runs on meta without touching
+the user's instance, and reads the import forms the CLI accepts."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+import torchinfo
+from torch import nn
+
+import archscope
+from archscope.builder import resolve
+
+ROOT = Path(__file__).resolve().parent.parent
+MYNET = ROOT / "docs" / "examples" / "mynet.py"
+
+
+class Branchy(nn.Module):
+    """Branches, a concat, a residual add, a module called twice and functional ops."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU())
+        self.a = nn.Conv2d(16, 8, 1)
+        self.b = nn.Sequential(nn.Conv2d(16, 8, 3, padding=1, groups=2), nn.ReLU())
+        self.act = nn.ReLU()
+        self.head = nn.Linear(16, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        x = torch.cat([self.a(x), self.b(x)], 1) + x
+        x = self.act(self.act(x))
+        return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+def _torchinfo_shapes(model: nn.Module, size: tuple[int, ...]) -> tuple[dict[str, tuple[int, ...]], int]:
+    names = {id(m): n for n, m in model.named_modules()}
+    stats = torchinfo.summary(model, input_size=size, device="cpu", verbose=0, mode="eval")
+    shapes = {names[id(info.module)]: tuple(info.output_size) for info in stats.summary_list
+              if not info.is_recursive and names.get(id(info.module))}
+    return shapes, stats.total_params
+
+
+@pytest.mark.parametrize(("target", "size"), [
+    (Branchy(), (2, 3, 32, 32)),
+    ("resnet18", (2, 3, 64, 64)),
+    ("vgg11_bn", (1, 3, 64, 64)),
+    ("googlenet", (1, 3, 96, 96)),
+    ("lenet5", (3, 1, 32, 32)),
+])
+def test_shapes_and_params_agree_with_torchinfo(target: nn.Module | str, size: tuple[int, ...]) -> None:
+    model = target if isinstance(target, nn.Module) else resolve(target).module("cpu")
+    theirs, total = _torchinfo_shapes(model.eval(), size)
+    trace = archscope.trace(target, input_size=size[1:], batch=size[0])
+    ours = {r.name: r.output_shape for r in trace.layers if r.call == 1 and r.name}
+    assert len(theirs) > 5
+    assert {k: ours[k] for k in theirs} == theirs
+    # torchinfo counts the aux heads that never ran in eval too; so does archscope's total
+    assert trace.totals.params == total
+
+
+def test_user_instance_is_never_modified() -> None:
+    model = Branchy().train()
+    before = copy.deepcopy(model.state_dict())
+    ids = [id(p) for p in model.parameters()]
+    trace = archscope.trace(model, input_size=(3, 32, 32), batch=4)
+    assert trace.device == "meta" and trace.output_shapes == [(4, 5)]
+    assert model.training and all(m.training for m in model.modules())  # mode untouched
+    assert [id(p) for p in model.parameters()] == ids
+    after = model.state_dict()
+    assert all(after[k].device.type == "cpu" and torch.equal(after[k], v) for k, v in before.items())
+    # and no hook is left behind
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
+
+
+def test_module_called_twice_counts_params_once_and_shows_both_calls() -> None:
+    trace = archscope.trace(Branchy(), input_size=(3, 32, 32))
+    calls = [r for r in trace.layers if r.name == "act"]
+    assert [r.call for r in calls] == [1, 2]
+    assert trace.totals.params == sum(p.numel() for p in Branchy().parameters())
+    assert any("act is called more than once" in n for n in trace.notes)
+
+
+@pytest.mark.parametrize("text", [f"{MYNET}:Net", f"{MYNET}:build_net"])
+def test_file_path_targets_build_classes_and_factories_on_meta(text: str) -> None:
+    target = resolve(text)
+    module = target.module("meta")
+    assert all(p.device.type == "meta" for p in module.parameters())
+    trace = archscope.trace(text, input_size=32)
+    assert trace.output_shapes == [(1, 10 if text.endswith("Net") else 100)]
+
+
+def test_any_input_size_and_batch_on_meta_costs_no_memory() -> None:
+    trace = archscope.trace("resnet50", input_size=(3, 1024, 1024), batch=64)
+    assert trace.output_shapes == [(64, 1000)]
+    assert trace.layers[1].output_shape == (64, 64, 512, 512)
