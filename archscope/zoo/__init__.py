@@ -2,6 +2,8 @@
 
 from archscope.zoo import (  # noqa: F401  (registration)
     alexnet,
+    densenet,
+    efficientnet,
     googlenet,
     inception,
     lenet,
