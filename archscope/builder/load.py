@@ -17,13 +17,14 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from archscope.errors import ModelLoadError, UsageError
 from archscope.spec.nodes import Model
+
+if TYPE_CHECKING:  # torch is imported when a module is made, not to resolve a zoo name
+    import torch
+    from torch import nn
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -45,6 +46,8 @@ class Target:
 
     def module(self, device: str | torch.device = "meta") -> nn.Module:
         """A fresh module on ``device``; the user's own instance is never modified."""
+        import torch
+
         if self.instance is not None:
             return _copy_to(self.instance, torch.device(device))
         with torch.device(device):
@@ -83,6 +86,8 @@ def _resolve_import(text: str) -> Target:
             raise ModelLoadError(f"{where!r} has no attribute {attr!r}")
         obj = getattr(obj, part)
     name = attr.split(".")[-1]
+    from torch import nn
+
     if isinstance(obj, nn.Module):
         return Target(text, "import", name, instance=obj)
     if callable(obj):
@@ -136,6 +141,8 @@ def _call_factory(factory: Callable[[], Any], text: str) -> nn.Module:
         module = factory()
     except Exception as exc:  # noqa: BLE001
         raise ModelLoadError(f"calling {text!r} failed: {_one_line(exc)}") from exc
+    from torch import nn
+
     if not isinstance(module, nn.Module):
         raise ModelLoadError(f"{text!r} returned a {type(module).__name__}, not an nn.Module")
     return module
@@ -143,6 +150,9 @@ def _call_factory(factory: Callable[[], Any], text: str) -> nn.Module:
 
 def _copy_to(module: nn.Module, device: torch.device) -> nn.Module:
     """A deep copy on ``device``; to meta, parameters are never copied (tied ones stay tied)."""
+    import torch
+    from torch import nn
+
     if device.type != "meta":
         return copy.deepcopy(module).to(device)
     memo: dict[int, Any] = {}

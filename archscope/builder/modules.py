@@ -66,8 +66,8 @@ class Add(Step):
     post: Step | None
 
     def __call__(self, block: nn.Module, x: Tensor) -> Tensor:
-        identity = self.shortcut(block, x) if self.shortcut is not None else x
-        out = self.body(block, x) + identity
+        out = self.body(block, x)  # body first, then the shortcut: torchvision's call order
+        out = out + (self.shortcut(block, x) if self.shortcut is not None else x)
         return self.post(block, out) if self.post is not None else out
 
 

@@ -56,6 +56,10 @@ def summary(
                                                         "norm, activations, pooling, elementwise). See "
                                                         "docs/counting.md.")] = Convention.torchvision,
     dtype: Annotated[Dtype, typer.Option(help="Parameter and activation type, for memory.")] = Dtype.float32,
+    traced: Annotated[bool, typer.Option("--traced", help="Run a meta-device forward pass even where the "
+                                                          "numbers follow from the spec (zoo models and spec "
+                                                          "files in eval mode are computed from it; both give "
+                                                          "the same numbers).")] = False,
     by_type: Annotated[bool, typer.Option("--by-type", help="Add MACs per operator type (conv, linear, matmul, "
                                                             "attention, norm, ...).")] = False,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
@@ -77,7 +81,7 @@ def summary(
     if output:
         check_writable(output)
     result = trace(model, input_size=input, batch=batch, device=device, train=train,
-                   convention=convention.value, dtype=dtype.value)
+                   convention=convention.value, dtype=dtype.value, analytic=not traced)
     if depth is None and fmt in (Format.table, Format.markdown):
         depth = 3
     emit(FORMATS[fmt.value](result, depth=depth, flops=flops, by_type=by_type), output)

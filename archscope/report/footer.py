@@ -9,9 +9,9 @@ from archscope.tracer.records import Trace
 
 def footer_lines(trace: Trace, flops: bool = False) -> list[str]:
     t = trace.totals
+    how = "computed from the spec, no forward pass" if trace.device == "spec" else f"traced on {trace.device}"
     lines = [
-        f"Input: {units.shape((trace.batch, *trace.input))} ({trace.dtype}, {trace.mode} mode, "
-        f"traced on {trace.device})",
+        f"Input: {units.shape((trace.batch, *trace.input))} ({trace.dtype}, {trace.mode} mode, {how})",
         f"Output: {units.shapes(trace.output_shapes)}",
         f"Total params: {units.count(t.params)} ({units.short(t.params)})",
         f"Trainable params: {units.count(t.trainable_params)}",

@@ -21,6 +21,8 @@ from typing import Any
 
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from archscope.tracer import analytic
+
 Handle = Callable[[tuple[Any, ...], dict[str, Any], Any], int]
 
 
@@ -180,8 +182,7 @@ _MATMUL_LIKE = dict(MAC_HANDLES)
 
 TORCHVISION = register_convention(Convention(
     name="torchvision",
-    description="MACs: multiply-accumulates of conv, linear, matmul and attention; batch norm, activations, "
-                "pooling and adds not counted (torchvision's published GFLOPS are these MACs)",
+    description=analytic.DESCRIPTION,  # the same words for the same numbers computed from a spec
     handles=_MATMUL_LIKE,
 ))
 

@@ -20,7 +20,7 @@ from archscope.errors import ShapeError
 from archscope.spec.expect import Expect
 from archscope.spec.sizes import fmt_shape
 from archscope.tracer.counting import CONVENTIONS, OpCounter
-from archscope.tracer.records import LayerRecord, Shape, Totals, Trace
+from archscope.tracer.records import LayerRecord, Shape, Totals, Trace, check_expectations
 
 
 def shapes_of(value: Any) -> list[Shape]:
@@ -138,7 +138,7 @@ def trace_module(model: nn.Module, input_shape: tuple[int, ...], *, batch: int =
                   macs_by_category=dict(sorted(recorder.by_category.items(), key=lambda kv: -kv[1])),
                   not_counted=dict(counter.not_counted.most_common()))
     _attribute_params(model, trace)
-    _check(trace, expectations or {})
+    check_expectations(trace, expectations or {})
     return trace
 
 
@@ -198,16 +198,6 @@ def _attribute_params(model: nn.Module, trace: Trace) -> None:
                                "are counted once, every call is shown")
     # the topmost modules that never ran (e.g. an auxiliary head in eval mode)
     trace.not_run = [(n, subtree[n]) for n in own if n and n not in called and _parent(n) in called]
-
-
-def _check(trace: Trace, expectations: Mapping[str, Expect]) -> None:
-    at_reference = trace.reference_input is not None and tuple(trace.input) == trace.reference_input
-    for rec in trace.layers:
-        expect = expectations.get(rec.name)
-        if expect is not None and rec.call == 1 and rec.output_shape is not None:
-            rec.check = expect.check(rec.output_shape, trace.batch, at_reference)
-    ran = {rec.name for rec in trace.layers}
-    trace.unchecked = [name for name in expectations if name not in ran]
 
 
 def _shape_error(exc: Exception, recorder: _Recorder, name: str, input_shape: tuple[int, ...],

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from archscope.spec.expect import Check
+from archscope.spec.expect import Check, Expect
 
 Shape = tuple[int, ...]
 
@@ -81,3 +82,14 @@ class Trace:
     @property
     def mismatches(self) -> list[tuple[str, Check]]:
         return [(n, c) for n, c in self.checks if not c.ok]
+
+
+def check_expectations(trace: Trace, expectations: Mapping[str, Expect]) -> None:
+    """Attach each expectation to the first call of its module; list those that never ran."""
+    at_reference = trace.reference_input is not None and tuple(trace.input) == trace.reference_input
+    for rec in trace.layers:
+        expect = expectations.get(rec.name)
+        if expect is not None and rec.call == 1 and rec.output_shape is not None:
+            rec.check = expect.check(rec.output_shape, trace.batch, at_reference)
+    ran = {rec.name for rec in trace.layers}
+    trace.unchecked = [name for name in expectations if name not in ran]
