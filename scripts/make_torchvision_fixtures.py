@@ -15,7 +15,8 @@ Each fixture holds, for one torchvision model built with ``weights=None``:
   ResNet block) and modules that return a non-tensor are left out;
 - ``functional_check``: the logits of the model, eval mode, after the deterministic fill
   described in ``procedure`` (tests/test_zoo.py::deterministic_fill is the same fill),
-  on a small input, so a test can show the rebuilt model computes the same function.
+  on a small input, and ``stage_abs_sums`` (sum of |output| of each module at depth 1
+  or 2), so a test can show the rebuilt model computes the same function layer by layer.
 """
 
 from __future__ import annotations
@@ -79,6 +80,28 @@ def module_outputs(model: torch.nn.Module, size: int) -> dict[str, list[int]]:
     return {k: v for k, v in shapes.items() if calls[k] == 1}
 
 
+def stage_sums(model: torch.nn.Module, x: torch.Tensor) -> dict[str, float]:
+    """Sum of |output| of every module at depth 1 or 2 called once, on the functional-check
+    input: the logits alone hardly depend on the inner layers after this fill (they are close
+    to the classifier's bias), the stages do."""
+    sums: dict[str, float] = {}
+    calls: dict[str, int] = {}
+    handles = []
+    for name, mod in model.named_modules():
+        if name and name.count(".") <= 1:
+            def hook(_m, _i, out, name=name):
+                calls[name] = calls.get(name, 0) + 1
+                if isinstance(out, torch.Tensor):
+                    sums[name] = float(out.double().abs().sum())
+
+            handles.append(mod.register_forward_hook(hook))
+    with torch.no_grad():
+        model(x)
+    for h in handles:
+        h.remove()
+    return {k: v for k, v in sums.items() if calls[k] == 1}
+
+
 def fixture(name: str) -> dict:
     model = models.get_model(name, weights=None).eval()
     size = REFERENCE[name]["input"]
@@ -87,6 +110,7 @@ def fixture(name: str) -> dict:
     outputs = module_outputs(model, size)
     deterministic_fill(model)
     x = torch.sin(torch.arange(3 * small * small, dtype=torch.float64) * 0.05).reshape(1, 3, small, small).float()
+    stages = stage_sums(model, x)
     with torch.no_grad():
         y = model(x)
     return {
@@ -101,6 +125,7 @@ def fixture(name: str) -> dict:
             "input_size": small,
             "output_first8": [round(float(v), 7) for v in y[0, :8]],
             "output_abs_sum": float(y.abs().sum()),
+            "stage_abs_sums": stages,
         },
     }
 

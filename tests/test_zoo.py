@@ -112,8 +112,21 @@ def test_outputs_equal_torchvision_numerically(name: str) -> None:
     deterministic_fill(model, list(fixture["state_dict"]))
     s = check["input_size"]
     x = torch.sin(torch.arange(3 * s * s, dtype=torch.float64) * 0.05).reshape(1, 3, s, s).float()
+    sums: dict[str, float] = {}
+
+    def record(name: str, out: torch.Tensor) -> None:  # a hook that returns None keeps the output
+        sums.setdefault(name, float(out.double().abs().sum()))
+
+    handles = [m.register_forward_hook(lambda _m, _i, out, name=n: record(name, out))
+               for n, m in model.named_modules() if n in check["stage_abs_sums"]]
     with torch.no_grad():
         y = model(x)
+    for h in handles:
+        h.remove()
+    # every stage computes the same values (the logits alone are close to the classifier's bias)
+    assert len(sums) == len(check["stage_abs_sums"]) > 0
+    for stage, value in check["stage_abs_sums"].items():
+        assert math.isclose(sums[stage], value, rel_tol=2e-5, abs_tol=1e-6), stage
     expected = torch.tensor(check["output_first8"])
     assert torch.allclose(y[0, :8], expected, rtol=1e-3, atol=1e-4 * float(expected.abs().max()) + 1e-6)
     assert math.isclose(float(y.abs().sum()), check["output_abs_sum"], rel_tol=1e-3)
