@@ -18,7 +18,9 @@ from archscope.snapshot.diff import Diff, compare
 
 @dataclass
 class CheckResult:
-    """One snapshot file or zoo model: ``unchanged``, ``changed``, ``updated``, ``failed`` or ``ok``."""
+    """One snapshot file or zoo model: ``unchanged``, ``changed``, ``updated``, ``written`` (a new
+    snapshot, pytest plugin), ``skipped`` (a snapshot of an ``nn.Module`` instance, which only its
+    test can rebuild), ``failed`` (model error, expected-shape mismatch) or ``ok`` (zoo)."""
 
     name: str
     source: str  # the snapshot file, or "zoo"
@@ -29,31 +31,70 @@ class CheckResult:
 
     @property
     def ok(self) -> bool:
-        return self.status in ("unchanged", "updated", "ok")
+        return self.status in ("unchanged", "updated", "written", "skipped", "ok")
 
 
-def take(target: str, input_size: Any = None, batch: int = 1, convention: str = "torchvision") -> dict[str, Any]:
-    """A snapshot of ``target`` (zoo name, spec file or import path)."""
+def kind_of(target: str) -> str:
+    """``zoo``, ``spec`` or ``import``: the rules of :func:`archscope.builder.load.resolve`,
+    without importing anything (a user's file is executed once, by the trace)."""
+    from archscope.builder.load import SPEC_SUFFIXES
+
+    if target.endswith(SPEC_SUFFIXES):
+        return "spec"
+    return "import" if ":" in target else "zoo"
+
+
+def take_checked(target: Any, input_size: Any = None, batch: int = 1,
+                 convention: str = "torchvision") -> tuple[dict[str, Any], list[str]]:
+    """A snapshot of ``target`` (zoo name, spec file, import path or ``nn.Module``), and its
+    expected-shape mismatches (the ``expect`` annotations of zoo models and spec files)."""
     from archscope.api import trace
-    from archscope.builder.load import resolve
 
-    resolved = resolve(target)
     t = trace(target, input_size=input_size, batch=batch, convention=convention)
-    return files.make(t, resolved.kind, target)
+    if isinstance(target, str):
+        kind, text = kind_of(target), target
+    else:  # an nn.Module instance (pytest plugin): recorded, but only its test can rebuild it
+        cls = type(target)
+        kind, text = "module", f"{cls.__module__}:{cls.__qualname__}"
+    mismatches = [f"{layer}: expected {c.expect}, traced {'×'.join(map(str, c.actual))}"
+                  + (f" (source: {c.expect.source})" if c.expect.source else "")
+                  for layer, c in t.mismatches]
+    return files.make(t, kind, text), mismatches
+
+
+def take(target: Any, input_size: Any = None, batch: int = 1, convention: str = "torchvision") -> dict[str, Any]:
+    """A snapshot of ``target``; raises :class:`ExpectationError` if its expected shapes do not match."""
+    snapshot, mismatches = take_checked(target, input_size, batch, convention)
+    if mismatches:
+        raise ExpectationError(f"{snapshot['name']} does not match its expected shapes, so no snapshot was "
+                               f"written: {'; '.join(mismatches)}")
+    return snapshot
+
+
+class ExpectationError(ArchscopeError):
+    """A model whose traced shapes contradict its ``expect`` annotations (exit code 1)."""
 
 
 def write(snapshot: dict[str, Any], output: str | Path) -> Path:
-    """Write into directory ``output`` (named by model and input) or to the ``.json`` file ``output``."""
+    """Write into directory ``output`` (named by model and input; made if missing) or to the
+    ``.json`` file ``output``."""
     out = Path(output)
     if out.suffix != ".json":
-        if not out.is_dir():
-            raise UsageError(f"cannot write the snapshot into {str(out)!r}: no such directory")
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"cannot write the snapshot into {str(out)!r}: it is a file, not a directory "
+                             "(name a directory, or a .json file)")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot make the directory {str(out)!r}: {exc.strerror or exc}") from None
         out = out / files.filename(snapshot["name"], snapshot["input"], snapshot["batch"])
     write_atomic(out, files.dumps(snapshot))
     return out
 
 
 def snapshot_paths(directories: Iterable[str | Path]) -> list[Path]:
+    """The snapshot files named or held (``*.json``, not recursive) by ``directories``, each once."""
+    directories = list(directories)
     paths: list[Path] = []
     for d in directories:
         p = Path(d)
@@ -62,28 +103,53 @@ def snapshot_paths(directories: Iterable[str | Path]) -> list[Path]:
         elif p.is_dir():
             paths += sorted(p.glob("*.json"))
         else:
-            raise UsageError(f"{str(p)!r} is neither a snapshot file nor a directory")
+            raise UsageError(f"{str(d)!r} is neither a snapshot file nor a directory")
     if not paths:
         raise UsageError(f"no snapshots (*.json) in {', '.join(map(str, directories))}: "
                          "write some with 'archscope snapshot MODEL -o DIR'")
-    return paths
+    return list(dict.fromkeys(paths))
 
 
-def recheck(path: Path, old: dict[str, Any], update: bool = False) -> CheckResult:
-    """Retrace the model a snapshot names and compare; with ``update``, rewrite what changed."""
-    name = path.name
-    try:
-        new = take(old["model"]["target"], input_size=tuple(old["input"]), batch=old["batch"],
-                   convention=old["convention"])
-    except ArchscopeError as exc:
-        return CheckResult(name, str(path), "failed", problems=[" ".join(str(exc).split())])
+def compare_snapshot(path: Path, old: dict[str, Any] | None, new: dict[str, Any], problems: list[str],
+                     update: bool = False, name: str | None = None) -> CheckResult:
+    """``old`` (read from ``path``; None if there is none yet) against a fresh ``new``. With
+    ``update``, write ``new`` when it differs, unless its expected shapes do not match."""
+    name = name or path.name
+    if old is None:
+        if update and not problems:
+            write_atomic(path, files.dumps(new))
+            return CheckResult(name, str(path), "written", detail="new snapshot")
+        return CheckResult(name, str(path), "failed", problems=problems + [f"no snapshot {str(path)!r} yet"])
     diff = compare(old, new)
+    if problems:
+        return CheckResult(name, str(path), "failed", diff, problems)
     if diff.empty:
-        return CheckResult(name, str(path), "unchanged", diff)
+        detail = f"{len(new['layers'])} layers"
+        if diff.reordered is not None:  # same layers, another call order: canonical bytes on --update
+            if update:
+                write_atomic(path, files.dumps(new))
+                return CheckResult(name, str(path), "updated", diff, detail=f"{detail}, new call order")
+            detail += (f"; called in another order (first at {diff.reordered.new}, was {diff.reordered.old}): "
+                       "not a change; --update rewrites the snapshot")
+        return CheckResult(name, str(path), "unchanged", diff, detail=detail)
     if update:
         write_atomic(path, files.dumps(new))
         return CheckResult(name, str(path), "updated", diff)
     return CheckResult(name, str(path), "changed", diff)
+
+
+def recheck(path: Path, old: dict[str, Any], update: bool = False) -> CheckResult:
+    """Retrace the model a snapshot names and compare; with ``update``, rewrite what changed."""
+    model = old["model"]
+    if model["kind"] == "module":
+        return CheckResult(path.name, str(path), "skipped", detail=(
+            f"taken by the pytest plugin from an nn.Module instance ({model['target']}): its test checks it"))
+    try:
+        new, problems = take_checked(model["target"], input_size=tuple(old["input"]), batch=old["batch"],
+                                     convention=old["convention"])
+    except ArchscopeError as exc:
+        return CheckResult(path.name, str(path), "failed", problems=[" ".join(str(exc).split())])
+    return compare_snapshot(path, old, new, problems, update)
 
 
 def check_snapshots(directories: Iterable[str | Path], update: bool = False,

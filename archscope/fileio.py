@@ -33,7 +33,12 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
         os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())  # the data is on disk before the rename makes it visible
         os.replace(tmp, p)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise UsageError(f"cannot write {str(p)!r}: {exc.strerror}") from None
+    except BaseException:  # Ctrl-C included: no temporary file is left behind
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from enum import Enum
 from typing import Annotated
 
@@ -29,10 +30,11 @@ def check(
 ) -> None:
     """Retrace each snapshot's model and compare output shapes, parameters and MACs per layer.
 
-    Exit 0 when nothing changed, 1 on any change or expected-shape mismatch, 2 on usage
-    errors (missing directory, unreadable or corrupt snapshot).
+    Exit 0 when nothing changed, 1 on any change or expected-shape mismatch,
+    2 on usage errors (missing directory, unreadable or corrupt snapshot). See docs/ci.md.
     """
-    from archscope.check import check_snapshots, check_zoo
+    from archscope import zoo as zoo_models
+    from archscope.check import check_snapshots, check_zoo, snapshot_paths
     from archscope.cli.output import emit
     from archscope.errors import UsageError
     from archscope.fileio import check_writable, write_atomic
@@ -43,7 +45,8 @@ def check(
     if junit_xml:
         check_writable(junit_xml)
     results = []
-    with _progress() as advance:
+    total = (len(snapshot_paths(paths)) if paths else 0) + (len(zoo_models.names()) if zoo else 0)
+    with _progress(total) as advance:
         if paths:
             results += check_snapshots(paths, update=update, progress=advance)
         if zoo:
@@ -56,19 +59,30 @@ def check(
 
 
 class _progress:  # noqa: N801 (used as a context manager)
-    """A progress line on a terminal (stderr); silent otherwise."""
+    """A progress bar on a terminal (stderr); silent otherwise. Call it with each item's name
+    as its work starts."""
 
-    def __enter__(self):  # type: ignore[no-untyped-def]
+    def __init__(self, total: int) -> None:
+        self.total = total
+
+    def __enter__(self) -> Callable[[str], None]:
         if not sys.stderr.isatty():
             return lambda name: None
         from rich.console import Console
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self.progress = Progress(SpinnerColumn(), TextColumn("checking {task.description}"), TimeElapsedColumn(),
+        self.progress = Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TextColumn("{task.description}"),
                                  console=Console(stderr=True), transient=True)
         self.progress.start()
-        task = self.progress.add_task("", total=None)
-        return lambda name: self.progress.update(task, description=name)
+        task = self.progress.add_task("", total=self.total)
+        done = [-1]
+
+        def advance(name: str) -> None:
+            done[0] += 1
+            self.progress.update(task, description=name, completed=done[0])
+
+        return advance
 
     def __exit__(self, *exc: object) -> None:
         if hasattr(self, "progress"):

@@ -13,12 +13,13 @@ def snapshot(
     model: Annotated[str, typer.Argument(help=MODEL_HELP, show_default=False)],
     input: Annotated[str | None, typer.Option("--input", "-i", help=INPUT_HELP, show_default=False)] = None,
     batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size (N).")] = 1,
-    output: Annotated[str, typer.Option("--output", "-o", help="A directory (the file is named "
-                                                               "MODEL@CxHxW.json) or a .json file.")] = ".",
+    output: Annotated[str, typer.Option("--output", "-o", help="A directory (made if missing; the file is "
+                                                               "named MODEL@CxHxW.json) or a .json file.")] = ".",
 ) -> None:
     """Write a deterministic JSON snapshot of every layer's output shape, parameters and MACs.
 
     Commit it; 'archscope check DIR' then fails when the architecture changes.
+    No snapshot is written of a model that contradicts its expected shapes (exit 1). See docs/ci.md.
     """
     from archscope.check import take, write
 

@@ -15,7 +15,8 @@ from archscope.check import CheckResult
 from archscope.report import units
 from archscope.snapshot.diff import Change
 
-_STYLE = {"unchanged": "green", "ok": "green", "updated": "yellow", "changed": "bold red", "failed": "bold red"}
+_STYLE = {"unchanged": "green", "ok": "green", "updated": "yellow", "written": "yellow", "skipped": "dim",
+          "changed": "bold red", "failed": "bold red"}
 
 
 def _value(field: str, value: Any) -> str:
@@ -38,6 +39,8 @@ def lines_of(result: CheckResult) -> list[str]:
     out += [f"{c.layer}: {c.field} {_value(c.field, c.old)} → {_value(c.field, c.new)}" for c in d.changed]
     out += [f"added layer {n}" for n in d.added] + [f"removed layer {n}" for n in d.removed]
     out += [f"total {c.field} {_value(c.field, c.old)} → {_value(c.field, c.new)}" for c in d.totals]
+    if d.reordered is not None and result.status == "updated":
+        out.append(f"call order {d.reordered.old} → {d.reordered.new}")
     return out
 
 
@@ -59,22 +62,31 @@ def render_table(results: Sequence[CheckResult], **_: Any) -> RenderableType:
     summary.add_column("Status")
     summary.add_column("Detail")
     for r in results:
-        detail = "; ".join(r.problems) if r.problems else r.detail
-        if r.diff is not None and not r.diff.empty:
-            detail = (f"{len(r.diff.changed_layers())} layers changed, {len(r.diff.added)} added, "
-                      f"{len(r.diff.removed)} removed")
-        summary.add_row(r.name, r.source, Text(r.status, style=_STYLE[r.status]), detail)
+        summary.add_row(r.name, r.source, Text(r.status, style=_STYLE[r.status]), _detail(r))
     parts.append(summary)
     for r in results:
         if r.diff is not None and not r.diff.empty:
+            parts.append(Text(f"{r.source}: {r.status}", style="bold"))
             parts.append(_diff_table(r))
     parts.append(Text(verdict(results), style="bold red" if any(not r.ok for r in results) else "bold green"))
     return Group(*parts)
 
 
+def _detail(r: CheckResult) -> str:
+    parts = list(r.problems)
+    if r.diff is not None and not r.diff.empty:
+        d = r.diff
+        what = [f"{len(d.changed_layers())} layers changed" if d.changed else "",
+                f"{len(d.added)} added" if d.added else "", f"{len(d.removed)} removed" if d.removed else "",
+                ", ".join(c.field for c in d.setup), "totals" if d.totals and not (d.changed or d.added
+                                                                                   or d.removed) else ""]
+        parts.append(", ".join(w for w in what if w))
+    return "; ".join(parts) or r.detail
+
+
 def _diff_table(r: CheckResult) -> Table:
     assert r.diff is not None
-    t = Table(title=f"{r.source}: {r.status}", title_justify="left")
+    t = Table()
     t.add_column("Layer")
     t.add_column("Field")
     t.add_column("Old", justify="right")
@@ -92,15 +104,17 @@ def _diff_table(r: CheckResult) -> Table:
 
 
 def render_github(results: Sequence[CheckResult], **_: Any) -> str:
-    """GitHub Actions workflow commands: one ::error per problem, ::notice for updates."""
+    """GitHub Actions workflow commands: one ``::error`` per failing snapshot or zoo model (its
+    diff lines in the message), ``::notice`` for updated ones, then the verdict."""
     out = []
     for r in results:
-        if r.ok and r.status != "updated":
+        if r.ok and r.status not in ("updated", "written"):
             continue
-        level = "notice" if r.status == "updated" else "error"
-        where = f" file={r.source}," if r.source != "zoo" else " "
-        for line in lines_of(r) or [r.status]:
-            out.append(f"::{level}{where}title=archscope {r.name}::{_escape(line)}")
+        level = "error" if not r.ok else "notice"
+        props = ([f"file={_escape_property(r.source)}"] if r.source != "zoo" else []) + [
+            f"title={_escape_property(f'archscope: {r.name} {r.status}')}"]
+        message = "\n".join(lines_of(r)) or r.status
+        out.append(f"::{level} {','.join(props)}::{_escape(message)}")
     out.append(verdict(results))
     return "\n".join(out) + "\n"
 
@@ -109,27 +123,46 @@ def _escape(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
+def _escape_property(text: str) -> str:
+    return _escape(text).replace(":", "%3A").replace(",", "%2C")
+
+
 def render_json(results: Sequence[CheckResult], **_: Any) -> str:
+    def changes(cs: list[Change]) -> list[dict[str, Any]]:
+        return [{"layer": c.layer, "field": c.field, "old": c.old, "new": c.new} for c in cs]
+
     data = {"schema": "archscope.check/1", "ok": all(r.ok for r in results), "verdict": verdict(results),
             "results": [{"name": r.name, "source": r.source, "status": r.status, "ok": r.ok,
-                         "problems": r.problems,
+                         "problems": r.problems, "detail": r.detail,
+                         "reordered": changes([r.diff.reordered])[0] if r.diff and r.diff.reordered else None,
+                         "setup": changes(r.diff.setup) if r.diff else [],
                          "changed_layers": r.diff.changed_layers() if r.diff else [],
-                         "changes": [c.__dict__ for c in r.diff.changed] if r.diff else [],
+                         "changes": changes(r.diff.changed) if r.diff else [],
                          "added": r.diff.added if r.diff else [], "removed": r.diff.removed if r.diff else [],
-                         "totals": [c.__dict__ for c in r.diff.totals] if r.diff else []}
+                         "totals": changes(r.diff.totals) if r.diff else []}
                         for r in results]}
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
 def render_junit(results: Sequence[CheckResult]) -> str:
-    suite = ET.Element("testsuite", name="archscope", tests=str(len(results)),
-                       failures=str(sum(1 for r in results if not r.ok)))
+    """One test case per snapshot file (named by its path) or zoo model; a failure per regression."""
+    failures = str(sum(1 for r in results if not r.ok))
+    root = ET.Element("testsuites", name="archscope check", tests=str(len(results)), failures=failures)
+    skipped = str(sum(1 for r in results if r.status == "skipped"))
+    suite = ET.SubElement(root, "testsuite", name="archscope", tests=str(len(results)), failures=failures,
+                          errors="0", skipped=skipped)
     for r in results:
-        case = ET.SubElement(suite, "testcase", classname=f"archscope.{r.source}", name=r.name)
+        zoo = r.source == "zoo"
+        attrs = {"classname": "archscope.zoo" if zoo else "archscope.snapshots", "name": r.name if zoo else r.source}
+        if not zoo:
+            attrs["file"] = r.source
+        case = ET.SubElement(suite, "testcase", attrs)
         if not r.ok:
-            failure = ET.SubElement(case, "failure", message=f"{r.name}: {r.status}")
+            failure = ET.SubElement(case, "failure", message=f"{r.name}: {r.status}", type=r.status)
             failure.text = "\n".join(lines_of(r))
-    return ET.tostring(suite, encoding="unicode") + "\n"
+        elif r.status == "skipped":
+            ET.SubElement(case, "skipped", message=r.detail)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
 CHECK_FORMATS = {"table": render_table, "github": render_github, "json": render_json}

@@ -23,7 +23,10 @@ class Diff:
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     totals: list[Change] = field(default_factory=list)
-    setup: list[Change] = field(default_factory=list)  # input, batch, convention differ
+    setup: list[Change] = field(default_factory=list)  # input, batch, convention or mode differ
+    # The same layers, called in another order (the first difference). Not a change of the
+    # architecture, so not in ``empty``; ``--update`` rewrites the snapshot in the new order.
+    reordered: Change | None = None
 
     @property
     def empty(self) -> bool:
@@ -54,6 +57,11 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> Diff:
             if before[name].get(f) != layer.get(f):
                 diff.changed.append(Change(name, f, before[name].get(f), layer.get(f)))
     diff.removed = [name for name in before if name not in after]
+    kept_old = [k for k in before if k in after]
+    kept_new = [k for k in after if k in before]
+    if kept_old != kept_new:  # same layers, run in another order
+        i = next(i for i, (a, b) in enumerate(zip(kept_old, kept_new, strict=True)) if a != b)
+        diff.reordered = Change(kept_new[i], "call order", f"#{i + 1} {kept_old[i]}", f"#{i + 1} {kept_new[i]}")
     for f in TOTALS:
         if old["totals"].get(f) != new["totals"].get(f):
             diff.totals.append(Change("", f, old["totals"].get(f), new["totals"].get(f)))
