@@ -57,7 +57,8 @@ def _report(exc: ArchscopeError) -> None:
 
 def _say(message: str) -> None:
     text = " ".join(message.split())
-    sys.stderr.write(textwrap.fill(f"archscope: error: {text}", width=100) + "\n")
+    sys.stderr.write(textwrap.fill(f"archscope: error: {text}", width=100, break_on_hyphens=False,
+                                   break_long_words=False) + "\n")
 
 
 app = typer.Typer(
@@ -87,12 +88,13 @@ def _root(
 
 
 def _register_commands() -> None:
-    from archscope.cli import check, list_cmd, snapshot, summary
+    from archscope.cli import check, graph, list_cmd, snapshot, summary
 
     app.command("summary")(guarded(summary.summary))
     app.command("list")(guarded(list_cmd.list_models))
     app.command("snapshot")(guarded(snapshot.snapshot))
     app.command("check")(guarded(check.check))
+    app.command("graph")(guarded(graph.graph))
 
 
 _register_commands()
