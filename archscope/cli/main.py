@@ -88,13 +88,14 @@ def _root(
 
 
 def _register_commands() -> None:
-    from archscope.cli import check, graph, list_cmd, snapshot, summary
+    from archscope.cli import check, diff, graph, list_cmd, snapshot, summary
 
     app.command("summary")(guarded(summary.summary))
     app.command("list")(guarded(list_cmd.list_models))
     app.command("snapshot")(guarded(snapshot.snapshot))
     app.command("check")(guarded(check.check))
     app.command("graph")(guarded(graph.graph))
+    app.command("diff")(guarded(diff.diff))
 
 
 _register_commands()

@@ -1,0 +1,55 @@
+"""``archscope diff A B``: two architectures side by side, layer by layer."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from archscope.cli.summary import MODEL_HELP
+
+SIDE_HELP = MODEL_HELP + " Or a snapshot file made by 'archscope snapshot' (.json)."
+
+
+class DiffFormat(str, Enum):
+    table = "table"
+    markdown = "markdown"
+    json = "json"
+
+
+def diff(
+    a: Annotated[str, typer.Argument(metavar="A", help=SIDE_HELP, show_default=False)],
+    b: Annotated[str, typer.Argument(metavar="B", help="The model to compare with A, named as A is.",
+                                     show_default=False)],
+    input: Annotated[str | None, typer.Option(
+        "--input", "-i", show_default=False,
+        help="Input size for both models: 224, 224x224, 3x224x224 or 1x3x224x224. Default: each model's "
+             "reference input (a model without one, given by import path, takes the other's).")] = None,
+    depth: Annotated[int | None, typer.Option(
+        "--depth", "-d", min=1, show_default=False,
+        help="Compare every module down to this depth (containers with their subtree's params and "
+             "MACs). Default: leaf layers only.")] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="Show the layers that are the same too.")] = False,
+    fmt: Annotated[DiffFormat, typer.Option("--format", "-f", help="Output format; markdown is fit for a "
+                                                                   "pull-request comment.")] = DiffFormat.table,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Write to this file instead "
+                                                                       "of stdout.", show_default=False)] = None,
+) -> None:
+    """Align two architectures layer by layer (by name where names match, by structure where
+    they do not) and show what differs: type, kernel, stride, groups, channels, output shape,
+    params, MACs; then the totals side by side with ratios.
+
+    A and B may be zoo names, spec files, import paths or snapshot files: two versions of a model compare too.
+
+    Exit code 0 whether or not they differ. See docs/diff.md.
+    """
+    from archscope.analysis.diff import diff_targets
+    from archscope.cli.output import emit
+    from archscope.fileio import check_writable
+    from archscope.report.diff import FORMATS
+
+    if output:
+        check_writable(output)
+    result = diff_targets(a, b, input_size=input, depth=depth)
+    emit(FORMATS[fmt.value](result, show_all=show_all), output)

@@ -1,0 +1,184 @@
+"""Rendering a :class:`~archscope.analysis.diff.Diff`: rich table, Markdown (a pull-request
+comment), JSON. Pure functions; only the rows that differ unless ``show_all``.
+
+JSON schema ``archscope.diff/1``::
+
+    {"schema": "archscope.diff/1", "archscope": "<version>", "depth": int|null,
+     "a": {"target", "name", "kind", "input", "batch", "convention"}, "b": {...},
+     "summary": {"changed", "added", "removed", "same", "aligned_by_name", "aligned_by_structure"},
+     "totals": {"params"|"macs"|"layers": {"a", "b", "ratio"}},
+     "notes": [str],
+     "layers": [{"a": name|null, "b": name|null, "status": "changed"|"added"|"removed"|"same",
+                 "aligned_by": "name"|"structure"|"", "type": [a, b], "output_shapes": [a, b],
+                 "params": [a, b], "macs": [a, b], "changes": [{"field", "a", "b"}]}]}
+
+A side that has no such layer has ``null`` in these pairs. ``ratio`` is b / a.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from archscope import __version__
+from archscope.analysis.diff import Change, Diff, Layer, Row, Side
+from archscope.report import units
+
+SCHEMA = "archscope.diff/1"
+_STYLE = {"added": "green", "removed": "red"}
+_TOTALS = {"params": "Params", "macs": "MACs", "layers": "Leaf layers"}
+
+
+def rows(diff: Diff, show_all: bool = False) -> list[Row]:
+    return [r for r in diff.rows if show_all or r.status != "same"]
+
+
+def layer_label(row: Row) -> str:
+    """The name, or ``a → b`` when the two names differ."""
+    names = [x.key for x in (row.a, row.b) if x is not None]
+    return names[0] if len(set(names)) == 1 else " → ".join(names)
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (tuple, list)):
+        return str(v[0]) if len(set(v)) == 1 else "×".join(str(d) for d in v)
+    return str(v)
+
+
+def change_text(c: Change) -> str:
+    if c.field == "out":
+        return f"out {units.shapes(c.old)} → {units.shapes(c.new)}"
+    return f"{c.field} {_value(c.old)} → {_value(c.new)}"
+
+
+def what_changed(row: Row) -> str:
+    """``width 64 → 128, groups 1 → 32, out 1×64×56×56 → 1×128×56×56``."""
+    if row.a is None or row.b is None:
+        layer = row.a or row.b
+        assert layer is not None
+        return f"{row.status}: {layer.type} {units.shapes(layer.output_shapes)}"
+    said = [change_text(c) for c in row.changes if c.field not in ("params", "macs")]
+    if row.inside:
+        said.append(f"{row.inside} {'layer' if row.inside == 1 else 'layers'} inside differ")
+    if said:
+        return ", ".join(said)
+    counts = [{"params": "params", "macs": "MACs"}[c.field] for c in row.changes]
+    return f"{' and '.join(counts)} only" if counts else "same"
+
+
+def _params(layer: Layer | None) -> str:
+    return "" if layer is None else units.count(layer.params) if layer.params else "—"
+
+
+def _macs(layer: Layer | None) -> str:
+    return "" if layer is None else units.cost(layer.macs)
+
+
+def ratio(a: int, b: int) -> str:
+    """``0.979×``; two significant figures below 0.01 (``0.0001×``), not ``0.000×``."""
+    if not a:
+        return "—"
+    r = b / a
+    return f"{r:.3f}×" if r >= 0.01 or r == 0 else f"{r:.2g}×"
+
+
+def _total(what: str, n: int) -> str:
+    return units.count(n) if what == "layers" or n < 1000 else f"{units.count(n)} ({units.short(n)})"
+
+
+def _input(side: Side) -> str:
+    return units.shape((side.batch, *side.input))
+
+
+def _title(diff: Diff) -> str:
+    a, b = diff.a, diff.b
+    where = f"input {_input(a)}" if _input(a) == _input(b) else f"inputs {_input(a)} and {_input(b)}"
+    depth = "leaf layers" if diff.depth is None else f"layers to depth {diff.depth}"
+    return f"{a.target} (a) → {b.target} (b), {where}, {depth}"
+
+
+def render_table(diff: Diff, show_all: bool = False) -> RenderableType:
+    table = Table(title=_title(diff), title_justify="left")
+    table.add_column("Layer")
+    table.add_column("What changed")
+    for head in ("Params a", "Params b", "MACs a", "MACs b"):
+        table.add_column(head, justify="right")
+    for r in rows(diff, show_all):
+        table.add_row(layer_label(r), what_changed(r), _params(r.a), _params(r.b), _macs(r.a), _macs(r.b),
+                      style=_STYLE.get(r.status))
+    totals = Table(title="totals", title_justify="left")
+    totals.add_column("")
+    totals.add_column(f"{diff.a.target} (a)", justify="right")
+    totals.add_column(f"{diff.b.target} (b)", justify="right")
+    totals.add_column("b / a", justify="right")
+    for what, a, b in diff.totals:
+        totals.add_row(_TOTALS[what], _total(what, a), _total(what, b), ratio(a, b))
+    lines = [diff.summary()] + [f"note: {n}" for n in diff.notes]
+    parts: list[RenderableType] = [table] if rows(diff, show_all) else []
+    return Group(*parts, totals, Text("\n".join(lines)))
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render_markdown(diff: Diff, show_all: bool = False) -> str:
+    """A Markdown table fit for a pull-request comment."""
+    out = [f"**archscope diff**: {_md(_title(diff))}", ""]
+    shown = rows(diff, show_all)
+    if shown:
+        out += ["| Layer | What changed | Params a | Params b | MACs a | MACs b |",
+                "|---|---|--:|--:|--:|--:|"]
+        out += [f"| `{_md(layer_label(r))}` | {_md(what_changed(r))} | {_params(r.a)} | {_params(r.b)} "
+                f"| {_macs(r.a)} | {_macs(r.b)} |" for r in shown]
+        out.append("")
+    out += [f"| | `{_md(diff.a.target)}` (a) | `{_md(diff.b.target)}` (b) | b / a |", "|---|--:|--:|--:|"]
+    out += [f"| {_TOTALS[w]} | {_total(w, a)} | {_total(w, b)} | {ratio(a, b)} |" for w, a, b in diff.totals]
+    out += ["", diff.summary() + "."]
+    out += [f"- note: {_md(n)}" for n in diff.notes]
+    return "\n".join(out) + "\n"
+
+
+def _side(side: Side) -> dict[str, Any]:
+    return {"target": side.target, "name": side.name, "kind": side.kind, "input": list(side.input),
+            "batch": side.batch, "convention": side.convention}
+
+
+def _pair(row: Row, get: Callable[[Layer], Any]) -> list[Any]:
+    return [None if x is None else get(x) for x in (row.a, row.b)]
+
+
+def _plain(v: Any) -> Any:
+    return [_plain(x) for x in v] if isinstance(v, (tuple, list)) else v
+
+
+def to_json_data(diff: Diff, show_all: bool = False) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA, "archscope": __version__, "depth": diff.depth,
+        "a": _side(diff.a), "b": _side(diff.b),
+        "summary": {"changed": diff.count("changed"), "added": diff.count("added"),
+                    "removed": diff.count("removed"), "same": diff.count("same"),
+                    "aligned_by_name": diff.aligned("name"), "aligned_by_structure": diff.aligned("structure")},
+        "totals": {w: {"a": a, "b": b, "ratio": round(b / a, 6) if a else None} for w, a, b in diff.totals},
+        "notes": diff.notes,
+        "layers": [{"a": None if r.a is None else r.a.name, "b": None if r.b is None else r.b.name,
+                    "status": r.status, "aligned_by": r.aligned_by, "type": _pair(r, lambda x: x.type),
+                    "output_shapes": _pair(r, lambda x: _plain(x.output_shapes)),
+                    "params": _pair(r, lambda x: x.params), "macs": _pair(r, lambda x: x.macs),
+                    "changes": [{"field": c.field, "a": _plain(c.old), "b": _plain(c.new)} for c in r.changes]}
+                   for r in rows(diff, show_all)],
+    }
+
+
+def render_json(diff: Diff, show_all: bool = False) -> str:
+    return json.dumps(to_json_data(diff, show_all), indent=2, ensure_ascii=False) + "\n"
+
+
+FORMATS: dict[str, Callable[..., Any]] = {"table": render_table, "markdown": render_markdown, "json": render_json}
