@@ -1,0 +1,225 @@
+"""Benchmark archscope against torchinfo and fvcore on the same models, in one run.
+
+    python bench/run.py                      # every case, 3 runs each, writes bench/results.{md,json}
+    python bench/run.py --repeat 1 --only resnet50
+
+Every contender runs in a fresh process (so imports count, as they do for a user), and
+is measured by wall time (median of ``--repeat`` runs) and peak resident memory of that
+process (``ru_maxrss`` from ``wait4``). A run that exceeds ``--timeout`` is killed and
+reported as such. The other tools get the archscope-built module, whose state_dict is
+torchvision's (tests/test_zoo.py), so they measure the same network.
+
+Contenders per case:
+  import torch      the floor: a process that only imports torch
+  archscope         ``archscope summary MODEL --input S --batch B`` (its default path: for a zoo
+                    model the numbers are computed from the spec, without torch)
+  archscope --traced  the same with the meta-device hook tracer, the path every user model takes
+  torchinfo (cpu)   ``torchinfo.summary(model, input_size)`` as its users call it: real CPU tensors
+  torchinfo (meta)  the same on a meta-device model and input
+  fvcore (cpu)      ``fvcore.nn.FlopCountAnalysis(model, x).total()`` on CPU
+
+Commands with a target of their own (``archscope --help``, ``list``, ``check --zoo``,
+``graph ... --expand``) are timed the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PY = sys.executable
+ARCHSCOPE = [PY, "-m", "archscope"]
+
+CASES = [  # (model, input size, batch)
+    ("resnet50", 224, 1),
+    ("inception_v3", 299, 1),
+    ("densenet201", 224, 1),
+    ("vgg19", 224, 64),
+    ("efficientnet_b7", 600, 16),
+]
+
+_BUILD = "import archscope, torch; model = archscope.build({model!r}, device={device!r}).eval()\n"
+SCRIPTS = {
+    "import torch": "import torch\n",
+    "torchinfo (cpu)": _BUILD + "import torchinfo\n"
+                       "torchinfo.summary(model, input_size=({batch}, 3, {size}, {size}), verbose=0)\n",
+    "torchinfo (meta)": _BUILD + "import torchinfo\n"
+                        "torchinfo.summary(model, input_size=({batch}, 3, {size}, {size}), device='meta', "
+                        "verbose=0)\n",
+    "fvcore (cpu)": _BUILD + "from fvcore.nn import FlopCountAnalysis\n"
+                    "x = torch.zeros({batch}, 3, {size}, {size})\n"
+                    "f = FlopCountAnalysis(model, x); f.unsupported_ops_warnings(False); "
+                    "f.uncalled_modules_warnings(False); f.total()\n",
+}
+DEVICE = {"torchinfo (cpu)": "cpu", "torchinfo (meta)": "meta", "fvcore (cpu)": "cpu"}
+
+
+@dataclass
+class Result:
+    case: str
+    contender: str
+    seconds: list[float] = field(default_factory=list)
+    peak_mib: list[float] = field(default_factory=list)
+    status: str = "ok"  # ok, timeout (limit in seconds), failed (exit code and last line of stderr)
+
+    @property
+    def median_s(self) -> float | None:
+        return statistics.median(self.seconds) if self.seconds else None
+
+    @property
+    def peak(self) -> float | None:
+        return max(self.peak_mib) if self.peak_mib else None
+
+
+def measure(argv: list[str], timeout: float) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MiB, status) of one fresh process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        timer.cancel()
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read() if proc.stderr else ""
+    if proc.returncode == -9 and seconds >= timeout:
+        return seconds, usage.ru_maxrss / 1024, f"timeout ({timeout:.0f} s)"
+    if proc.returncode != 0:
+        last = (err.strip().splitlines() or ["?"])[-1]
+        return seconds, usage.ru_maxrss / 1024, f"failed (exit {proc.returncode}: {last[:120]})"
+    return seconds, usage.ru_maxrss / 1024, "ok"
+
+
+def run(case: str, contender: str, argv: list[str], repeat: int, timeout: float) -> Result:
+    result = Result(case, contender)
+    for _ in range(repeat):
+        seconds, peak, status = measure(argv, timeout)
+        if status != "ok":
+            result.status = status
+            break
+        result.seconds.append(round(seconds, 3))
+        result.peak_mib.append(round(peak, 1))
+    print(f"  {contender:18} {result.median_s or 0:8.2f} s {result.peak or 0:9.0f} MiB  {result.status}",
+          flush=True)
+    return result
+
+
+def contenders(model: str, size: int, batch: int) -> dict[str, list[str]]:
+    fill = {"model": model, "size": size, "batch": batch}
+    out = {"import torch": [PY, "-c", SCRIPTS["import torch"]],
+           "archscope": [*ARCHSCOPE, "summary", model, "--input", str(size), "--batch", str(batch)],
+           "archscope --traced": [*ARCHSCOPE, "summary", model, "--input", str(size), "--batch", str(batch),
+                                  "--traced"]}
+    for name in ("torchinfo (cpu)", "torchinfo (meta)", "fvcore (cpu)"):
+        out[name] = [PY, "-c", SCRIPTS[name].format(device=DEVICE[name], **fill)]
+    return out
+
+
+def commands(workdir: Path) -> dict[str, list[str]]:
+    return {
+        "archscope --help": [*ARCHSCOPE, "--help"],
+        "archscope list": [*ARCHSCOPE, "list"],
+        "archscope check --zoo": [*ARCHSCOPE, "check", "--zoo"],
+        "graph densenet201 --expand (svg)": [*ARCHSCOPE, "graph", "densenet201", "--expand", "-o",
+                                             str(workdir / "d201.svg")],
+        "graph efficientnet_b7 --expand (svg)": [*ARCHSCOPE, "graph", "efficientnet_b7", "--expand", "-o",
+                                                 str(workdir / "b7.svg")],
+    }
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for pkg in ("archscope", "torch", "torchinfo", "fvcore", "graphviz"):
+        try:
+            found[pkg] = version(pkg)
+        except PackageNotFoundError:
+            found[pkg] = "not installed"
+    dot = shutil.which("dot")
+    if dot:
+        found["dot"] = subprocess.run([dot, "-V"], capture_output=True, text=True).stderr.strip().removeprefix(
+            "dot - graphviz version ")
+    return found
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{platform.system()} {platform.release()}, {os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM"
+
+
+def markdown(results: list[Result], info: dict[str, object]) -> str:
+    lines = [f"Machine: {info['machine']}  ", "Versions: " + ", ".join(f"{k} {v}" for k, v in
+                                                                        info["versions"].items()) + "  ",  # type: ignore[union-attr]
+             f"Runs per contender: {info['repeat']} (median wall time; peak RSS is the maximum), "
+             f"time limit {info['timeout']} s per run.", ""]
+    by_case: dict[str, list[Result]] = {}
+    for r in results:
+        by_case.setdefault(r.case, []).append(r)
+    lines += ["| case | contender | wall time (s) | × import torch | peak RSS (MiB) | status |",
+              "|---|---|---:|---:|---:|---|"]
+    for case, rows in by_case.items():
+        floor = next((r.median_s for r in rows if r.contender == "import torch"), None)
+        for r in rows:
+            ratio = f"{r.median_s / floor:.2f}" if floor and r.median_s is not None else ""
+            t = f"{r.median_s:.2f}" if r.median_s is not None else "—"
+            m = f"{r.peak:.0f}" if r.peak is not None else "—"
+            lines.append(f"| {case} | {r.contender} | {t} | {ratio} | {m} | {r.status} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per contender (median is reported)")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds before a run is killed")
+    parser.add_argument("--only", action="append", help="run only this model (repeatable)")
+    parser.add_argument("--no-commands", action="store_true", help="skip the command timings")
+    parser.add_argument("--out", type=Path, default=HERE / "results", help="writes OUT.md and OUT.json")
+    args = parser.parse_args()
+
+    results: list[Result] = []
+    for model, size, batch in CASES:
+        if args.only and model not in args.only:
+            continue
+        case = f"{model} {size}×{size} batch {batch}"
+        print(case, flush=True)
+        for contender, argv in contenders(model, size, batch).items():
+            results.append(run(case, contender, argv, args.repeat, args.timeout))
+    if not args.no_commands:
+        print("commands", flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, argv in commands(Path(tmp)).items():
+                results.append(run("commands", name, argv, args.repeat, args.timeout))
+    info = {"machine": machine(), "versions": versions(), "repeat": args.repeat, "timeout": args.timeout,
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    args.out.with_suffix(".json").write_text(json.dumps(
+        {**info, "results": [asdict(r) | {"median_s": r.median_s, "peak_mib_max": r.peak} for r in results]},
+        indent=1) + "\n")
+    args.out.with_suffix(".md").write_text(markdown(results, info))
+    print(f"wrote {args.out.with_suffix('.md')} and {args.out.with_suffix('.json')}")
+
+
+if __name__ == "__main__":
+    main()
