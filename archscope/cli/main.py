@@ -88,7 +88,7 @@ def _root(
 
 
 def _register_commands() -> None:
-    from archscope.cli import check, diff, graph, list_cmd, snapshot, summary
+    from archscope.cli import check, diff, graph, list_cmd, sizes, snapshot, summary
 
     app.command("summary")(guarded(summary.summary))
     app.command("list")(guarded(list_cmd.list_models))
@@ -96,6 +96,7 @@ def _register_commands() -> None:
     app.command("check")(guarded(check.check))
     app.command("graph")(guarded(graph.graph))
     app.command("diff")(guarded(diff.diff))
+    app.command("sizes")(guarded(sizes.sizes))
 
 
 _register_commands()

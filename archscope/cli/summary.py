@@ -62,6 +62,14 @@ def summary(
                                                           "the same numbers).")] = False,
     by_type: Annotated[bool, typer.Option("--by-type", help="Add MACs per operator type (conv, linear, matmul, "
                                                             "attention, norm, ...).")] = False,
+    symbolic: Annotated[bool, typer.Option("--symbolic", help="Write output shapes as formulas of the input's "
+                                                              "N, H, W (N×64×⌈H/4⌉×⌈W/4⌉), and MACs and "
+                                                              "activation memory as formulas too (zoo models "
+                                                              "and spec files). See docs/analysis.md.")] = False,
+    receptive_field: Annotated[bool, typer.Option("--receptive-field", help="Add each layer's receptive field, "
+                                                                            "jump (effective stride) and start "
+                                                                            "(zoo models and spec files). See "
+                                                                            "docs/analysis.md.")] = False,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
     output: Annotated[str | None, typer.Option("--output", "-o", help="Write to this file instead "
                                                                        "of stdout.", show_default=False)] = None,
@@ -74,17 +82,33 @@ def summary(
     """
     from archscope.api import trace
     from archscope.cli.output import emit
-    from archscope.errors import ArchscopeError
+    from archscope.errors import ArchscopeError, ShapeError
     from archscope.fileio import check_writable
     from archscope.report import FORMATS
 
     if output:
         check_writable(output)
-    result = trace(model, input_size=input, batch=batch, device=device, train=train,
-                   convention=convention.value, dtype=dtype.value, analytic=not traced)
+    try:
+        result = trace(model, input_size=input, batch=batch, device=device, train=train,
+                       convention=convention.value, dtype=dtype.value, analytic=not traced)
+    except ShapeError as exc:  # say what the smallest input is (docs/analysis.md)
+        from archscope.cli.sizes import with_least_input
+
+        raise with_least_input(exc, model, input, train) from exc
     if depth is None and fmt in (Format.table, Format.markdown):
         depth = 3
-    emit(FORMATS[fmt.value](result, depth=depth, flops=flops, by_type=by_type), output)
+    if symbolic or receptive_field:
+        from archscope.analysis.receptive import by_module
+        from archscope.analysis.symbolic import symbolic as symbolic_model
+        from archscope.cli.sizes import spec_of
+        from archscope.report.analysis import Extras, render_summary
+
+        spec = spec_of(model, "--symbolic" if symbolic else "--receptive-field")
+        extras = Extras(symbolic_model(spec) if symbolic else None,
+                        by_module(spec, train) if receptive_field else None, train)
+        emit(render_summary(fmt.value, result, extras, depth=depth, flops=flops, by_type=by_type), output)
+    else:
+        emit(FORMATS[fmt.value](result, depth=depth, flops=flops, by_type=by_type), output)
     if result.mismatches:
         raise ArchscopeError(f"{len(result.mismatches)} expected shape(s) of {result.model} do not match "
                              f"(first: {result.mismatches[0][0]})")

@@ -1,0 +1,197 @@
+"""Receptive fields: per layer, the field size, jump (effective stride) and start. No torch.
+
+The standard recurrence, per axis, for a conv or pool of kernel k, stride s, padding p
+and dilation d applied to a field (r, j, start)::
+
+    r'     = r + (k − 1)·d·j
+    j'     = j·s
+    start' = start + ((k − 1)/2·d − p)·j
+
+starting from the input pixel (r = 1, j = 1, start = 0). ``start`` is the centre of the
+first output position's field in input pixel coordinates, pixel i's centre being at i:
+it can be fractional (a 2×2 pool) or negative (the centre lies in the padding).
+Layers that keep positions (norm, activation, dropout, 1×1 pooling...) keep the field;
+a flatten keeps it too (each feature is still one position's value).
+
+Adaptive pooling and linear layers see the whole input: their field is *global*.
+
+Branches (concat, residual add, dense concat): an output position depends on the union
+of its branches' fields, which are centred at ``start + i·j`` of each branch; the field
+reported is that union: r = max right edge − min left edge + 1, start its centre. When
+the branches are centred alike (every zoo model), this is simply the largest field over
+the branches. The jumps of joined branches agree in a valid model (their sizes do); the
+largest is kept if not. An identity shortcut contributes the input's own field.
+
+Gates (squeeze-excitation, ``x · body(x)``) multiply by per-channel weights computed
+from a global pool: the output depends on the whole input, but the spatial field of
+``x`` is what varies with position. The field of ``x`` is reported, flagged ``gated``
+(shown as ``*``): "also scaled by a statistic of the whole input".
+Auxiliary heads get their own fields; the model goes on with the head's input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from fractions import Fraction
+
+from archscope.spec import nodes as sn
+from archscope.spec.layout import layout, pair
+
+
+@dataclass(frozen=True)
+class Axis:
+    """The field along one axis: size r, jump j, start (centre of the first position)."""
+
+    r: int
+    j: int
+    start: Fraction
+
+    @property
+    def left(self) -> Fraction:
+        return self.start - Fraction(self.r - 1, 2)
+
+    @property
+    def right(self) -> Fraction:
+        return self.start + Fraction(self.r - 1, 2)
+
+    def slide(self, k: int, s: int, p: int, d: int = 1) -> Axis:
+        return Axis(self.r + (k - 1) * d * self.j, self.j * s,
+                    self.start + (Fraction(k - 1, 2) * d - p) * self.j)
+
+
+INPUT_AXIS = Axis(1, 1, Fraction(0))
+
+
+@dataclass(frozen=True)
+class Field:
+    """The receptive field of one layer's output: per axis, or global."""
+
+    h: Axis | None  # None: global (the whole input)
+    w: Axis | None
+    gated: bool = False  # also scaled by a statistic of the whole input (squeeze-excitation)
+
+    @property
+    def is_global(self) -> bool:
+        return self.h is None or self.w is None
+
+    def size_text(self) -> str:
+        if self.h is None or self.w is None:
+            return "global"
+        text = str(self.h.r) if self.h.r == self.w.r else f"{self.h.r}×{self.w.r}"
+        return text + ("*" if self.gated else "")
+
+    def jump_text(self) -> str:
+        if self.h is None or self.w is None:
+            return "—"
+        return str(self.h.j) if self.h.j == self.w.j else f"{self.h.j}×{self.w.j}"
+
+    def start_text(self) -> str:
+        if self.h is None or self.w is None:
+            return "—"
+        hs, ws = _num(self.h.start), _num(self.w.start)
+        return hs if hs == ws else f"{hs}×{ws}"
+
+    def as_data(self) -> dict[str, object]:
+        if self.h is None or self.w is None:
+            return {"global": True, "size": None, "jump": None, "start": None, "gated": self.gated}
+        return {"global": False, "size": [self.h.r, self.w.r], "jump": [self.h.j, self.w.j],
+                "start": [_json(self.h.start), _json(self.w.start)], "gated": self.gated}
+
+
+GLOBAL = Field(None, None)
+
+
+def _num(x: Fraction) -> str:
+    return str(x.numerator) if x.denominator == 1 else f"{float(x):g}"
+
+
+def _json(x: Fraction) -> int | float:
+    return x.numerator if x.denominator == 1 else float(x)
+
+
+def _union(a: Axis, b: Axis) -> Axis:
+    left, right = min(a.left, b.left), max(a.right, b.right)
+    return Axis(int(right - left) + 1, max(a.j, b.j), (left + right) / 2)
+
+
+def union(fields: list[Field]) -> Field:
+    """The field of an output that depends on every one of ``fields`` (a join of branches)."""
+    if any(f.is_global for f in fields):
+        return Field(None, None, any(f.gated for f in fields))
+    h, w = fields[0].h, fields[0].w
+    assert h is not None and w is not None
+    for f in fields[1:]:
+        assert f.h is not None and f.w is not None
+        h, w = _union(h, f.h), _union(w, f.w)
+    return Field(h, w, any(f.gated for f in fields))
+
+
+@dataclass
+class RFSite:
+    path: str
+    module: str | None
+    node: sn.Node
+    field: Field
+    training_only: bool = False
+
+
+def receptive_fields(model: sn.Model) -> list[RFSite]:
+    """The receptive field of every node's output, in execution order (the root first)."""
+    names = {s.path: s.module for s in layout(model).sites}
+    sites: list[RFSite] = []
+    root = RFSite("", "", model.root(), Field(INPUT_AXIS, INPUT_AXIS))
+    sites.append(root)
+    root.field = _Walk(names, sites).children(model.root(), "", root.field, False)
+    return sites
+
+
+def by_module(model: sn.Model, train: bool = False) -> dict[str, Field]:
+    """Each module's output field by qualified name (auxiliary heads only with ``train``)."""
+    return {s.module: s.field for s in receptive_fields(model)
+            if s.module is not None and (train or not s.training_only)}
+
+
+class _Walk:
+    def __init__(self, names: dict[str, str | None], sites: list[RFSite]) -> None:
+        self.names, self.sites = names, sites
+
+    def node(self, node: sn.Node, path: str, f: Field, aux: bool) -> Field:
+        site = RFSite(path, self.names.get(path), node, f, aux or isinstance(node, sn.Aux))
+        self.sites.append(site)
+        site.field = self.children(node, path, f, site.training_only) if node.CONTAINER else self.leaf(node, f)
+        return f if isinstance(node, sn.Aux) else site.field
+
+    def chain(self, kids: list[tuple[str, sn.Node]], path: str, f: Field, aux: bool) -> Field:
+        for suffix, child in kids:
+            f = self.node(child, path + suffix if path else suffix.lstrip("."), f, aux)
+        return f
+
+    def children(self, node: sn.Node, path: str, f: Field, aux: bool) -> Field:
+        kids = node.children()
+        if isinstance(node, sn.Concat):
+            return union([self.chain([k], path, f, aux) for k in kids])
+        if isinstance(node, sn.Residual):
+            y = self.chain([k for k in kids if k[0].startswith(".body")], path, f, aux)
+            s = self.chain([k for k in kids if k[0] == ".shortcut"], path, f, aux)
+            return self.chain([k for k in kids if k[0] == ".post"], path, union([y, s]), aux)
+        if isinstance(node, sn.Dense):
+            return union([f, self.chain(kids, path, f, aux)])
+        if isinstance(node, sn.Gate):
+            g = self.chain(kids, path, f, aux)
+            return replace(f, gated=True) if g.is_global else union([f, g])
+        return self.chain(kids, path, f, aux)  # seq, aux
+
+    def leaf(self, node: sn.Node, f: Field) -> Field:
+        if isinstance(node, (sn.AdaptivePool, sn.Linear)):
+            return Field(None, None, f.gated)
+        if f.h is None or f.w is None:
+            return f
+        if isinstance(node, sn.Conv):
+            (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (pair(v) for v in (node.kernel, node.stride,
+                                                                         node.padding, node.dilation))
+            return Field(f.h.slide(kh, sh, ph, dh), f.w.slide(kw, sw, pw, dw), f.gated)
+        if isinstance(node, sn.Pool):
+            (kh, kw), (ph, pw) = pair(node.kernel), pair(node.padding)
+            sh, sw = pair(node.stride if node.stride is not None else node.kernel)
+            return Field(f.h.slide(kh, sh, ph), f.w.slide(kw, sw, pw), f.gated)
+        return f  # norm, activation, dropout, stochastic depth, identity, flatten

@@ -1,0 +1,78 @@
+"""``archscope sizes MODEL``: which input sizes a model takes, and the layer that decides."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from archscope.errors import ShapeError
+    from archscope.spec.nodes import Model
+
+
+class SizesFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+def sizes(
+    model: Annotated[str, typer.Argument(help="A zoo name (see 'archscope list') or a spec file (.yaml, .yml, "
+                                              ".json).", show_default=False)],
+    train: Annotated[bool, typer.Option("--train", help="Sizes for training mode (auxiliary heads run).")] = False,
+    fmt: Annotated[SizesFormat, typer.Option("--format", "-f", help="Output format.")] = SizesFormat.text,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.",
+                                               show_default=False)] = None,
+) -> None:
+    """Show the smallest input the model takes, the layer that sets it, whether every larger
+    input works (a classifier built for a fixed size does not), and a few examples.
+
+    Derived from the spec, without torch: see docs/analysis.md.
+    """
+    from archscope.analysis.sizes import analyse_sizes
+    from archscope.cli.output import emit
+    from archscope.fileio import check_writable
+    from archscope.report.analysis import render_sizes, sizes_json
+
+    if output:
+        check_writable(output)
+    report = analyse_sizes(spec_of(model, "sizes"), train=train)
+    emit(sizes_json(report) if fmt is SizesFormat.json else render_sizes(report), output)
+
+
+def spec_of(model: str, what: str) -> Model:
+    """The spec behind a zoo name or spec file; a usage error for an import path."""
+    from archscope.builder.load import resolve
+    from archscope.errors import UsageError
+
+    target = resolve(model)
+    if target.spec is None:
+        raise UsageError(f"{what} needs a zoo model or a spec file, which it analyses without running "
+                         f"the model; {model!r} is an import path")
+    return target.spec
+
+
+def with_least_input(exc: ShapeError, model: str, input_size: str | None, train: bool) -> ShapeError:
+    """``exc`` with the smallest input the model takes appended, when the input is too small
+    (or outside the sizes a fixed classifier takes); ``exc`` itself otherwise."""
+    from archscope.analysis.sizes import analyse_sizes, why_not
+    from archscope.api import input_shape
+    from archscope.builder.load import resolve
+    from archscope.errors import ArchscopeError, ShapeError
+
+    try:
+        target = resolve(model)
+        if target.spec is None:
+            return exc
+        (_, h, w), _ = input_shape(target, input_size)
+        report = analyse_sizes(target.spec, train=train)
+        clause = why_not(report, h, w)
+    except ArchscopeError:
+        return exc
+    if clause is None:
+        return exc
+    err = ShapeError(f"{exc}; {clause}")
+    if hasattr(exc, "partial"):
+        err.partial = exc.partial  # type: ignore[attr-defined]
+    return err
