@@ -23,9 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
+from rich.console import RenderableType
 
 from archscope import __version__
 from archscope.analysis.receptive import Field
@@ -35,7 +33,7 @@ from archscope.report import units
 from archscope.report.footer import footer_lines
 from archscope.report.machine import to_json_data
 from archscope.report.rows import ROOT_LABEL, shown_macs, shown_params, visible
-from archscope.report.table import _expected, render_by_type
+from archscope.report.table import render_table
 from archscope.tracer.analytic import DTYPE_BYTES
 from archscope.tracer.records import LayerRecord, Trace
 
@@ -99,39 +97,10 @@ def render_summary(fmt: str, trace: Trace, extras: Extras, depth: int | None = 3
 
 def _table(trace: Trace, extras: Extras, depth: int | None = 3, flops: bool = False,
            by_type: bool = False) -> RenderableType:
-    has_checks = bool(trace.checks)
-    table = Table(title=f"{trace.model}", title_justify="left")
-    table.add_column("Layer")
-    table.add_column("Type", style="cyan")
-    table.add_column("Output shape", justify="right")
-    table.add_column("Params", justify="right")
-    table.add_column("FLOPs" if flops else "MACs", justify="right")
-    table.add_column("Output mem", justify="right")
-    if extras.fields is not None:
-        for head in ("RF", "Jump", "Start"):
-            table.add_column(head, justify="right")
-    if has_checks:
-        table.add_column("Expected")
-    for rec in visible(trace, depth):
-        label = "  " * (rec.depth - 1) + (rec.name.rsplit(".", 1)[-1] if rec.depth else ROOT_LABEL)
-        if rec.call > 1:
-            label += f" (call {rec.call})"
-        params = shown_params(rec, depth)
-        shape = (extras.shape(rec) if extras.symbolic else units.shapes(rec.output_shapes)) if rec.depth else ""
-        cells: list[Text | str] = [
-            label, rec.type if rec.depth else "", shape,
-            "(shared)" if rec.call > 1 else units.count(params) if params else "—",
-            units.cost(shown_macs(rec, depth), flops), units.nbytes(rec.output_bytes) if rec.depth else ""]
-        if extras.fields is not None:
-            cells += extras.rf_cells(rec) if rec.depth else ["", "", ""]
-        if has_checks:
-            cells.append(_expected(rec.check))
-        table.add_row(*cells, style="red" if rec.check and not rec.check.ok else None)
-    parts: list[RenderableType] = [table]
-    if by_type:
-        parts.append(render_by_type(trace, flops))
-    parts.append(Text("\n".join(footer_lines(trace, flops) + extras.lines(trace))))
-    return Group(*parts)
+    rf = extras.fields is not None
+    return render_table(trace, depth, flops, by_type, shape=extras.shape if extras.symbolic else None,
+                        columns=("RF", "Jump", "Start") if rf else (), cells=extras.rf_cells if rf else None,
+                        lines=extras.lines(trace))
 
 
 def summary_json_data(trace: Trace, extras: Extras, depth: int | None = None) -> dict[str, Any]:

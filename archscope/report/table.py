@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -10,12 +12,17 @@ from archscope.report import units
 from archscope.report.footer import footer_lines
 from archscope.report.rows import ROOT_LABEL, shown_macs, shown_params, visible
 from archscope.spec.expect import Check
-from archscope.tracer.records import Trace
+from archscope.tracer.records import LayerRecord, Trace
 
 _MARK = {"match": ("✓", "green"), "channels match": ("~", "yellow"), "mismatch": ("✗", "bold red")}
 
 
-def render_table(trace: Trace, depth: int | None = 3, flops: bool = False, by_type: bool = False) -> RenderableType:
+def render_table(trace: Trace, depth: int | None = 3, flops: bool = False, by_type: bool = False, *,
+                 shape: Callable[[LayerRecord], str] | None = None, columns: Sequence[str] = (),
+                 cells: Callable[[LayerRecord], list[str]] | None = None,
+                 lines: Sequence[str] = ()) -> RenderableType:
+    """The summary table; ``shape`` replaces the output-shape text, ``columns`` and ``cells``
+    add columns (before Expected), ``lines`` go under the footer (see report/analysis.py)."""
     has_checks = bool(trace.checks)
     table = Table(title=f"{trace.model}", title_justify="left")
     table.add_column("Layer")
@@ -24,6 +31,8 @@ def render_table(trace: Trace, depth: int | None = 3, flops: bool = False, by_ty
     table.add_column("Params", justify="right")
     table.add_column("FLOPs" if flops else "MACs", justify="right")
     table.add_column("Output mem", justify="right")
+    for head in columns:
+        table.add_column(head, justify="right")
     if has_checks:
         table.add_column("Expected")
     for rec in visible(trace, depth):
@@ -31,17 +40,20 @@ def render_table(trace: Trace, depth: int | None = 3, flops: bool = False, by_ty
         if rec.call > 1:
             label += f" (call {rec.call})"
         params = shown_params(rec, depth)
-        cells: list[Text | str] = [
-            label, rec.type if rec.depth else "", units.shapes(rec.output_shapes) if rec.depth else "",
+        shown = (shape(rec) if shape else units.shapes(rec.output_shapes)) if rec.depth else ""
+        row: list[Text | str] = [
+            label, rec.type if rec.depth else "", shown,
             "(shared)" if rec.call > 1 else units.count(params) if params else "—",
             units.cost(shown_macs(rec, depth), flops), units.nbytes(rec.output_bytes) if rec.depth else ""]
+        if columns:
+            row += cells(rec) if cells and rec.depth else [""] * len(columns)
         if has_checks:
-            cells.append(_expected(rec.check))
-        table.add_row(*cells, style="red" if rec.check and not rec.check.ok else None)
+            row.append(_expected(rec.check))
+        table.add_row(*row, style="red" if rec.check and not rec.check.ok else None)
     parts: list[RenderableType] = [table]
     if by_type:
         parts.append(render_by_type(trace, flops))
-    parts.append(Text("\n".join(footer_lines(trace, flops))))
+    parts.append(Text("\n".join([*footer_lines(trace, flops), *lines])))
     return Group(*parts)
 
 
