@@ -149,3 +149,14 @@ def test_list_shows_the_zoo_without_importing_torch() -> None:
     probe = ("import sys; from archscope.cli.list_cmd import list_models; "
              "import archscope.zoo; archscope.zoo.names(); assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", probe], check=True)
+
+
+def test_a_wrong_expected_shape_is_a_mismatch_with_layer_expected_and_traced(tmp_path: Path) -> None:
+    spec = (EXAMPLES / "tiny.yaml").read_text().replace('expect: "N×96×16×16"', 'expect: "N×97×16×16"')
+    assert 'N×97×16×16' in spec
+    (tmp_path / "wrong.yaml").write_text(spec)
+    code, out, err = run("summary", str(tmp_path / "wrong.yaml"), "--batch", "3")
+    assert code == 1
+    assert "expected shapes: 5 checked, 4 match, 1 MISMATCH" in out
+    assert "mismatch at res: expected N×97×16×16, traced 3×96×16×16" in out
+    assert "expected shape(s) of tiny_inception_resnet do not match (first: res)" in " ".join(err.split())
