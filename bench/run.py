@@ -96,12 +96,15 @@ def measure(argv: list[str], timeout: float) -> tuple[float, float, str]:
     seconds = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     err = proc.stderr.read() if proc.stderr else ""
+    peak = usage.ru_maxrss / 1024
     if proc.returncode == -9 and seconds >= timeout:
-        return seconds, usage.ru_maxrss / 1024, f"timeout ({timeout:.0f} s)"
+        return seconds, peak, f"timeout ({timeout:.0f} s)"
+    if proc.returncode == -9:  # not ours: the kernel's OOM killer (see dmesg)
+        return seconds, peak, f"killed by SIGKILL after {seconds:.0f} s at {peak / 1024:.1f} GiB (out of memory)"
     if proc.returncode != 0:
         last = (err.strip().splitlines() or ["?"])[-1]
-        return seconds, usage.ru_maxrss / 1024, f"failed (exit {proc.returncode}: {last[:120]})"
-    return seconds, usage.ru_maxrss / 1024, "ok"
+        return seconds, peak, f"failed (exit {proc.returncode}: {last[:120]})"
+    return seconds, peak, "ok"
 
 
 def run(case: str, contender: str, argv: list[str], repeat: int, timeout: float) -> Result:

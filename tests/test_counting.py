@@ -185,7 +185,9 @@ def test_zoo_macs_reproduce_torchvisions_published_gmacs(name: str) -> None:
 
 
 @pytest.mark.parametrize("name,size", [("resnet18", 64), ("vgg11_bn", 64), ("alexnet", 96), ("lenet5", 32),
-                                       ("resnext50_32x4d", 64), ("wide_resnet50_2", 48)])
+                                       ("resnext50_32x4d", 64), ("wide_resnet50_2", 48), ("googlenet", 64),
+                                       ("inception_v3", 80), ("densenet121", 64), ("efficientnet_b0", 64),
+                                       ("efficientnet_v2_s", 64)])
 def test_fvcore_convention_reproduces_fvcore(name: str, size: int) -> None:
     fvcore = pytest.importorskip("fvcore.nn")
     target = resolve(name)
