@@ -69,6 +69,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode="markdown",  # docstring paragraphs are re-wrapped to the terminal
 )
 
 
@@ -90,13 +91,18 @@ def _root(
 def _register_commands() -> None:
     from archscope.cli import check, diff, graph, list_cmd, sizes, snapshot, summary
 
-    app.command("summary")(guarded(summary.summary))
-    app.command("list")(guarded(list_cmd.list_models))
-    app.command("snapshot")(guarded(snapshot.snapshot))
-    app.command("check")(guarded(check.check))
-    app.command("graph")(guarded(graph.graph))
-    app.command("diff")(guarded(diff.diff))
-    app.command("sizes")(guarded(sizes.sizes))
+    commands = [
+        ("summary", summary.summary, "Per-layer output shapes, parameters, MACs and memory, with expected-shape "
+                                     "checks."),
+        ("list", list_cmd.list_models, "The zoo: name, family, parameters, reference input, paper."),
+        ("snapshot", snapshot.snapshot, "Write a JSON snapshot of every layer's shape, parameters and MACs."),
+        ("check", check.check, "Compare snapshots with the models now (or check the zoo); exit 1 on a change."),
+        ("graph", graph.graph, "Draw the dataflow with Graphviz: joins as nodes, shapes on the edges."),
+        ("diff", diff.diff, "Compare two architectures layer by layer."),
+        ("sizes", sizes.sizes, "The smallest input a model takes, and the layer that sets it."),
+    ]
+    for name, command, short in commands:
+        app.command(name, short_help=short)(guarded(command))
 
 
 _register_commands()
