@@ -75,13 +75,17 @@ def test_summary_of_a_user_spec_file_and_user_modules(monkeypatch: pytest.Monkey
     code, out, _ = run("summary", f"{EXAMPLES / 'mynet.py'}:Net", "--input", "32")
     assert code == 0 and "Output: 1×10" in out
     # package.module:attr, importable from the working directory as with `python -m`
-    pkg = tmp_path / "mypkg"
+    pkg = tmp_path / "clipkg"  # a name no other test imports: sys.modules outlives the test
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
     (pkg / "models.py").write_text((EXAMPLES / "mynet.py").read_text())
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delitem(sys.modules, "mypkg", raising=False)
-    code, out, _ = run("summary", "mypkg.models:build_net", "--input", "3x64x64")
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    try:
+        code, out, _ = run("summary", "clipkg.models:build_net", "--input", "3x64x64")
+    finally:
+        for name in [m for m in sys.modules if m == "clipkg" or m.startswith("clipkg.")]:
+            del sys.modules[name]
     assert code == 0 and "Input: 1×3×64×64" in out and "Output: 1×100" in out
 
 

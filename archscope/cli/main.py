@@ -91,7 +91,7 @@ def _root(
 def _register_commands() -> None:
     from archscope.cli import check, diff, graph, list_cmd, sizes, snapshot, summary
 
-    commands = [
+    commands: list[tuple[str, Callable[..., Any], str]] = [
         ("summary", summary.summary, "Per-layer output shapes, parameters, MACs and memory, with expected-shape "
                                      "checks."),
         ("list", list_cmd.list_models, "The zoo: name, family, parameters, reference input, paper."),
