@@ -24,11 +24,13 @@ def build(name: str, device: str = "cpu") -> nn.Module:
 
 
 def trace(target: Any, input_size: Any = None, batch: int = 1, device: str = "meta",
-          train: bool = False) -> Trace:
+          train: bool = False, convention: str = "torchvision", dtype: str = "float32",
+          analytic: bool = True) -> Trace:
     """Trace a zoo name, spec file, import path or ``nn.Module``; see :func:`archscope.api.trace`."""
     from archscope.api import trace as _trace
 
-    return _trace(target, input_size=input_size, batch=batch, device=device, train=train)
+    return _trace(target, input_size=input_size, batch=batch, device=device, train=train,
+                  convention=convention, dtype=dtype, analytic=analytic)
 
 
 def list_models(pattern: str | None = None) -> list[str]:

@@ -4,6 +4,9 @@ the user's instance, and reads the import forms the CLI accepts."""
 from __future__ import annotations
 
 import copy
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ from torch import nn
 
 import archscope
 from archscope.builder import resolve
+from archscope.report import render_json
 
 ROOT = Path(__file__).resolve().parent.parent
 MYNET = ROOT / "docs" / "examples" / "mynet.py"
@@ -97,3 +101,15 @@ def test_any_input_size_and_batch_on_meta_costs_no_memory() -> None:
     trace = archscope.trace("resnet50", input_size=(3, 1024, 1024), batch=64)
     assert trace.output_shapes == [(64, 1000)]
     assert trace.layers[1].output_shape == (64, 64, 512, 512)
+
+
+def test_the_command_lines_warmup_skips_dynamo_and_changes_no_number() -> None:
+    """archscope.tracer.warmup (CLI only) spares torch's dynamo import; the traces are the same."""
+    cases = [(f"{MYNET}:Net", 32), ("resnet18", 64), ("efficientnet_b0", 96), ("inception_v3", 299)]
+    probe = ("import json, sys; from archscope.tracer import warmup; warmup.allow(); "
+             "from archscope.api import trace; from archscope.report import render_json; "
+             f"out = [json.loads(render_json(trace(t, input_size=s, analytic=False))) for t, s in {cases!r}]; "
+             "assert 'torch._dynamo' not in sys.modules, 'dynamo was imported'; print(json.dumps(out))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    expected = [json.loads(render_json(archscope.trace(t, input_size=s, analytic=False))) for t, s in cases]
+    assert json.loads(done.stdout) == expected

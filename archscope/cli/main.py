@@ -109,4 +109,7 @@ _register_commands()
 
 
 def main() -> None:
+    from archscope.tracer import warmup
+
+    warmup.allow()  # this process only traces: spare it torch's lazy dynamo import
     app()

@@ -19,6 +19,7 @@ from torch.utils.hooks import RemovableHandle
 from archscope.errors import ShapeError
 from archscope.spec.expect import Expect
 from archscope.spec.sizes import fmt_shape
+from archscope.tracer import warmup
 from archscope.tracer.counting import CONVENTIONS, OpCounter
 from archscope.tracer.records import LayerRecord, Shape, Totals, Trace, check_expectations
 
@@ -115,6 +116,7 @@ def trace_module(model: nn.Module, input_shape: tuple[int, ...], *, batch: int =
                  dtype: torch.dtype = torch.float32, convention: str = "torchvision") -> Trace:
     """Run one forward pass of ``model`` on a zero input; record every module call and
     price every operator by ``convention`` (see :mod:`archscope.tracer.counting`)."""
+    warmup.skip_dynamo_import()  # a no-op unless the command line allowed it
     device = _device_of(model)
     x = torch.zeros((batch, *input_shape), dtype=dtype, device=device)
     recorder = _Recorder(model)
