@@ -62,10 +62,6 @@ def module_flow(model: nn.Module, input_size: str) -> FlowGraph:
     return flow.graph(result)
 
 
-def in_zoo(name: str) -> pytest.MarkDecorator:
-    return pytest.mark.skipif(name not in zoo.names(), reason=f"{name} is not in the zoo yet")
-
-
 def joins(graph: FlowGraph, category: str, scope: str | None = None) -> list[FlowNode]:
     return [n for n in graph.nodes if n.category == category and (scope is None or n.scope == scope)]
 
@@ -203,7 +199,6 @@ def _check_inception_block(graph: FlowGraph, block: str, nested: int) -> None:
         assert {e.src for e in branches} >= {c.id for c in inner}
 
 
-@in_zoo("inception_v3")
 def test_every_inception_v3_mixed_block_has_3_or_4_branches_into_one_concat() -> None:
     graph = flow_of("inception_v3")
     mixed = [m for m in graph.modules if m.startswith("Mixed_") and "." not in m]
@@ -220,7 +215,6 @@ def test_inception_block_with_nested_split_from_a_small_spec() -> None:
     assert len(graph.inputs_of("mixed/cat#2")) == 3
 
 
-@in_zoo("densenet121")
 def test_densenet121_has_58_dense_concatenations() -> None:
     graph = flow_of("densenet121")
     cats = joins(graph, "concat")
@@ -245,7 +239,6 @@ def test_dense_concatenations_fold_from_a_small_spec() -> None:
     assert ("denseblock/cat", "reduce", "N×56×16×16") in edges  # the last unit's output
 
 
-@in_zoo("efficientnet_b0")
 def test_efficientnet_b0_has_a_gate_in_every_block_and_skips_where_shapes_allow() -> None:
     graph = flow_of("efficientnet_b0")
     muls, adds = joins(graph, "multiply"), joins(graph, "add")
@@ -317,7 +310,7 @@ def test_functions_between_modules_are_nodes_and_a_module_called_twice_is_two() 
 def test_every_join_adds_up() -> None:
     """Invariant of every traced graph: a concat's channels are its inputs', an add's inputs agree."""
     graphs = [flow_of(TINY), flow_of(STAGES), flow_of("resnet50"), flow_of(MYNET, "3x32x32")]
-    graphs += [flow_of(m) for m in ("inception_v3", "densenet121", "efficientnet_b0") if m in zoo.names()]
+    graphs += [flow_of(m) for m in ("inception_v3", "densenet121", "efficientnet_b0")]
     for graph in graphs:
         for node in (n for n in graph.nodes if n.category in JOINS):
             ins = [e.shape for e in graph.inputs_of(node.id)]
