@@ -56,10 +56,7 @@ def take_checked(target: Any, input_size: Any = None, batch: int = 1,
     else:  # an nn.Module instance (pytest plugin): recorded, but only its test can rebuild it
         cls = type(target)
         kind, text = "module", f"{cls.__module__}:{cls.__qualname__}"
-    mismatches = [f"{layer}: expected {c.expect}, traced {'×'.join(map(str, c.actual))}"
-                  + (f" (source: {c.expect.source})" if c.expect.source else "")
-                  for layer, c in t.mismatches]
-    return files.make(t, kind, text), mismatches
+    return files.make(t, kind, text), [f"{layer}: {c.describe()}" for layer, c in t.mismatches]
 
 
 def take(target: Any, input_size: Any = None, batch: int = 1, convention: str = "torchvision") -> dict[str, Any]:
@@ -172,9 +169,7 @@ def check_zoo_model(name: str) -> CheckResult:
 
     entry = zoo.get(name)
     t = trace(name)
-    problems = [f"{layer}: expected {c.expect}, traced {'×'.join(map(str, c.actual))}"
-                + (f" (source: {c.expect.source})" if c.expect.source else "")
-                for layer, c in t.mismatches]
+    problems = [f"{layer}: {c.describe()}" for layer, c in t.mismatches]
     ref = entry.reference
     if ref is not None:
         lay = layout(entry.spec())

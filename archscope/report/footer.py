@@ -32,10 +32,7 @@ def footer_lines(trace: Trace, flops: bool = False) -> list[str]:
     summary = check_summary(trace)
     if summary:
         lines.append(summary)
-    for name, check in trace.mismatches:
-        lines.append(f"  mismatch at {name}: expected {check.expect}, traced "
-                     f"{units.shape(check.actual)}" + (f" (source: {check.expect.source})"
-                                                        if check.expect.source else ""))
+    lines += [f"  mismatch at {name}: {check.describe()}" for name, check in trace.mismatches]
     return lines
 
 

@@ -74,3 +74,8 @@ class Check:
     @property
     def ok(self) -> bool:
         return self.status != "mismatch"
+
+    def describe(self) -> str:
+        """``expected N×768×17×17, traced 1×768×16×16 (source: ...)``."""
+        source = f" (source: {self.expect.source})" if self.expect.source else ""
+        return f"expected {self.expect}, traced {'×'.join(map(str, self.actual))}{source}"
