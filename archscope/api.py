@@ -81,12 +81,11 @@ def trace(target: str | nn.Module, input_size: Any = None, batch: int = 1, devic
     batch = batch_in_size or batch
     if batch < 1:
         raise UsageError(f"batch must be a positive integer, got {batch}")
-    expectations = layout(resolved.spec).expectations() if resolved.spec is not None else {}
     if analytic and resolved.spec is not None and device == "meta" and not train and convention == "torchvision":
-        computed = analytic_trace(resolved.spec, shape, batch=batch, name=resolved.name,
-                                  expectations=expectations, dtype=dtype)
+        computed = analytic_trace(resolved.spec, shape, batch=batch, name=resolved.name, dtype=dtype)
         if computed is not None:
             return computed
+    expectations = layout(resolved.spec).expectations() if resolved.spec is not None else {}
     import torch
 
     from archscope.tracer.hooks import trace_module

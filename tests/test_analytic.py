@@ -27,7 +27,7 @@ def _both(target: str, shape: tuple[int, int, int] | None, batch: int) -> tuple[
     assert spec is not None
     shape = shape or spec.input
     expectations = layout(spec).expectations()
-    computed = analytic_trace(spec, shape, batch=batch, name=spec.name, expectations=expectations)
+    computed = analytic_trace(spec, shape, batch=batch, name=spec.name)
     assert computed is not None
     traced = trace_module(resolved.module("meta"), shape, batch=batch, name=spec.name,
                           expectations=expectations, reference_input=spec.input)

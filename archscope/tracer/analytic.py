@@ -16,13 +16,11 @@ produces the detailed error for inputs a model cannot take.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 
 from archscope.errors import SpecError
 from archscope.spec import nodes as sn
-from archscope.spec.expect import Expect
 from archscope.spec.layout import Layout, Site, layout, pair
-from archscope.tracer.records import LayerRecord, Shape, Totals, Trace, check_expectations
+from archscope.tracer.records import LayerRecord, Shape, Totals, Trace, add_inclusive_macs, check_expectations
 
 CONVENTION = "torchvision"
 DESCRIPTION = ("MACs: multiply-accumulates of conv, linear, matmul and attention; batch norm, activations, "
@@ -129,9 +127,10 @@ def _linear_inputs_fit(lay: Layout, reference: Layout) -> bool:
 
 
 def analytic_trace(model: sn.Model, input_shape: Shape, *, batch: int = 1, name: str = "model",
-                   expectations: Mapping[str, Expect] | None = None, dtype: str = "float32") -> Trace | None:
-    """The eval-mode trace of ``model`` under the torchvision convention, or ``None`` when
-    the input cannot be placed (the hook tracer then reports why, layer by layer)."""
+                   dtype: str = "float32") -> Trace | None:
+    """The eval-mode trace of ``model`` under the torchvision convention, its expected shapes
+    checked, or ``None`` when the input cannot be placed (the hook tracer then reports why,
+    layer by layer)."""
     reference = layout(model)
     try:
         lay = reference if tuple(input_shape) == tuple(model.input) else layout(model, tuple(input_shape))
@@ -148,10 +147,7 @@ def analytic_trace(model: sn.Model, input_shape: Shape, *, batch: int = 1, name:
     walk.records.append(root)
     walk.stack.append(0)
     walk.children(model.root(), "")
-    for rec in reversed(walk.records):  # inclusive MACs
-        rec.macs_total += rec.macs
-        if rec.parent is not None:
-            walk.records[rec.parent].macs_total += rec.macs_total
+    add_inclusive_macs(walk.records)
     floating = sum(_buffers(s.node, s.in_shape)[0] for s in reference.sites if not s.node.CONTAINER)
     counters = sum(_buffers(s.node, s.in_shape)[1] for s in reference.sites if not s.node.CONTAINER)
     totals = Totals(params=reference.params, trainable_params=reference.params, buffers=floating + counters,
@@ -163,5 +159,5 @@ def analytic_trace(model: sn.Model, input_shape: Shape, *, batch: int = 1, name:
                   layers=walk.records, totals=totals, output_shapes=[output], reference_input=tuple(model.input),
                   not_run=walk.not_run, convention=CONVENTION, convention_text=DESCRIPTION,
                   macs_by_category=dict(sorted(walk.by_category.items(), key=lambda kv: -kv[1])))
-    check_expectations(trace, expectations or {})
+    check_expectations(trace, reference.expectations())
     return trace

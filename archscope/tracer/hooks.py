@@ -21,7 +21,14 @@ from archscope.spec.expect import Expect
 from archscope.spec.sizes import fmt_shape
 from archscope.tracer import warmup
 from archscope.tracer.counting import CONVENTIONS, OpCounter
-from archscope.tracer.records import LayerRecord, Shape, Totals, Trace, check_expectations
+from archscope.tracer.records import (
+    LayerRecord,
+    Shape,
+    Totals,
+    Trace,
+    add_inclusive_macs,
+    check_expectations,
+)
 
 
 def shapes_of(value: Any) -> list[Shape]:
@@ -83,13 +90,6 @@ class _Recorder:
     def failing(self) -> LayerRecord | None:
         return self.records[self.stack[-1]] if self.stack else None
 
-    def finish(self) -> None:
-        """Inclusive MACs: each call's own plus everything called inside it."""
-        for rec in reversed(self.records):
-            rec.macs_total += rec.macs
-            if rec.parent is not None:
-                self.records[rec.parent].macs_total += rec.macs_total
-
 
 @contextmanager
 def hooked(model: nn.Module, recorder: _Recorder, train: bool = False) -> Iterator[None]:
@@ -128,7 +128,7 @@ def trace_module(model: nn.Module, input_shape: tuple[int, ...], *, batch: int =
                 out = model(x)
         except Exception as exc:  # noqa: BLE001 (the failing layer is reported, not the traceback)
             raise _shape_error(exc, recorder, name, input_shape, batch) from exc
-    recorder.finish()
+    add_inclusive_macs(recorder.records)
     totals = _totals(model)
     totals.macs = sum(r.macs for r in recorder.records) + recorder.unattributed
     totals.activation_bytes = sum(r.output_bytes for r in recorder.records if r.is_leaf)

@@ -84,6 +84,14 @@ class Trace:
         return [(n, c) for n, c in self.checks if not c.ok]
 
 
+def add_inclusive_macs(records: list[LayerRecord]) -> None:
+    """``macs_total``: each call's own MACs plus everything called inside it (records in call order)."""
+    for rec in reversed(records):
+        rec.macs_total += rec.macs
+        if rec.parent is not None:
+            records[rec.parent].macs_total += rec.macs_total
+
+
 def check_expectations(trace: Trace, expectations: Mapping[str, Expect]) -> None:
     """Attach each expectation to the first call of its module; list those that never ran."""
     at_reference = trace.reference_input is not None and tuple(trace.input) == trace.reference_input
