@@ -14,7 +14,7 @@ Each fixture holds, for one torchvision model built with ``weights=None``:
   batch 1, eval mode; modules called more than once (torchvision reuses one ReLU in a
   ResNet block) and modules that return a non-tensor are left out;
 - ``functional_check``: the logits of the model, eval mode, after the deterministic fill
-  described in ``procedure`` (tests/test_zoo.py::deterministic_fill is the same fill),
+  described in ``procedure`` (tests/torchvision_procedure.py, which tests/test_zoo.py uses too),
   on a small input, and ``stage_abs_sums`` (sum of |output| of each module at depth 1
   or 2), so a test can show the rebuilt model computes the same function layer by layer.
 """
@@ -22,7 +22,6 @@ Each fixture holds, for one torchvision model built with ``weights=None``:
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -32,32 +31,10 @@ from torchvision import models
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "fixtures" / "torchvision"
+sys.path.insert(0, str(ROOT / "tests"))
+from torchvision_procedure import PROCEDURE, deterministic_fill, functional_input  # noqa: E402
+
 REFERENCE = json.loads((ROOT / "archscope" / "zoo" / "torchvision_reference.json").read_text())["models"]
-
-PROCEDURE = (
-    "state_dict in order, key index k: running_var=1, running_mean=0, keys ending in 'bias'=0.01, "
-    "num_batches_tracked untouched, every other tensor t = sin(arange(numel)*0.37 + k) / sqrt(numel/shape[0]) "
-    "(float64, then float32; 1-D tensors divide by 1); input x = sin(arange(3*S*S)*0.05) reshaped to 1x3xSxS; "
-    "eval mode, torch.no_grad()"
-)
-
-
-def deterministic_fill(model: torch.nn.Module) -> None:
-    with torch.no_grad():
-        for k, (key, t) in enumerate(model.state_dict().items()):
-            if key.endswith("num_batches_tracked"):
-                continue
-            if key.endswith("running_var"):
-                t.fill_(1.0)
-            elif key.endswith("running_mean"):
-                t.fill_(0.0)
-            elif key.endswith("bias"):
-                t.fill_(0.01)
-            else:
-                fan_in = t.numel() // t.shape[0] if t.dim() >= 2 else 1
-                values = torch.sin(torch.arange(t.numel(), dtype=torch.float64) * 0.37 + k)
-                t.copy_((values.reshape(t.shape) * (1.0 / math.sqrt(fan_in))).float())
-
 
 def module_outputs(model: torch.nn.Module, size: int) -> dict[str, list[int]]:
     shapes: dict[str, list[int]] = {}
@@ -109,7 +86,7 @@ def fixture(name: str) -> dict:
     state = {k: list(v.shape) for k, v in model.state_dict().items()}
     outputs = module_outputs(model, size)
     deterministic_fill(model)
-    x = torch.sin(torch.arange(3 * small * small, dtype=torch.float64) * 0.05).reshape(1, 3, small, small).float()
+    x = functional_input(small)
     stages = stage_sums(model, x)
     with torch.no_grad():
         y = model(x)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torchvision_procedure import PROCEDURE, deterministic_fill, functional_input  # tests/, on pytest's path
 
 from archscope import zoo
 from archscope.builder import resolve
@@ -82,36 +83,16 @@ def test_module_outputs_equal_torchvision(name: str) -> None:
     assert {k: ours[k] for k in shared} == {k: theirs[k] for k in shared}
 
 
-def deterministic_fill(model: torch.nn.Module, order: list[str]) -> None:
-    """The fill of tests/fixtures/torchvision/*.json "functional_check" (see its "procedure");
-    ``order`` is torchvision's state_dict key order, which the fill's index k follows."""
-    state = model.state_dict()
-    with torch.no_grad():
-        for k, key in enumerate(order):
-            t = state[key]
-            if key.endswith("num_batches_tracked"):
-                continue
-            if key.endswith("running_var"):
-                t.fill_(1.0)
-            elif key.endswith("running_mean"):
-                t.fill_(0.0)
-            elif key.endswith("bias"):
-                t.fill_(0.01)
-            else:
-                fan_in = t.numel() // t.shape[0] if t.dim() >= 2 else 1
-                values = torch.sin(torch.arange(t.numel(), dtype=torch.float64) * 0.37 + k)
-                t.copy_((values.reshape(t.shape) * (1.0 / math.sqrt(fan_in))).float())
-
-
 @pytest.mark.parametrize("name", WITH_REFERENCE)
 def test_outputs_equal_torchvision_numerically(name: str) -> None:
     """Same weights in, same logits out: the rebuilt model computes torchvision's function."""
     fixture = _fixture(name)
     check = fixture["functional_check"]
     model = resolve(name).module("cpu").eval()
+    assert check["procedure"] == PROCEDURE  # the fixture was made with the fill below
     deterministic_fill(model, list(fixture["state_dict"]))
     s = check["input_size"]
-    x = torch.sin(torch.arange(3 * s * s, dtype=torch.float64) * 0.05).reshape(1, 3, s, s).float()
+    x = functional_input(s)
     sums: dict[str, float] = {}
 
     def record(name: str, out: torch.Tensor) -> None:  # a hook that returns None keeps the output
