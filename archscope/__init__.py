@@ -23,14 +23,17 @@ def build(name: str, device: str = "cpu") -> nn.Module:
     return _build(name, device)
 
 
-def trace(target: Any, input_size: Any = None, batch: int = 1, device: str = "meta",
+def trace(target: Any, input_size: Any = None, batch: int = 1, device: str | None = None,
           train: bool = False, convention: str = "torchvision", dtype: str = "float32",
-          analytic: bool = True) -> Trace:
-    """Trace a zoo name, spec file, import path or ``nn.Module``; see :func:`archscope.api.trace`."""
+          analytic: bool = True, *, input_data: Any = None, dtypes: Any = None, batch_dim: int | None = 0,
+          inputs_from: str | None = None) -> Trace:
+    """Trace a zoo name, spec file, import path or ``nn.Module``; see :func:`archscope.api.trace`
+    (keyword arguments ``input_data``, ``dtypes``, ``batch_dim``, ``inputs_from`` say what it is fed)."""
     from archscope.api import trace as _trace
 
     return _trace(target, input_size=input_size, batch=batch, device=device, train=train,
-                  convention=convention, dtype=dtype, analytic=analytic)
+                  convention=convention, dtype=dtype, analytic=analytic, input_data=input_data, dtypes=dtypes,
+                  batch_dim=batch_dim, inputs_from=inputs_from)
 
 
 def list_models(pattern: str | None = None) -> list[str]:

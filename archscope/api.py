@@ -6,13 +6,14 @@ The CLI calls only these functions; so can anyone from Python.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from archscope.builder.load import Target, resolve
-from archscope.errors import UsageError
+from archscope.errors import ModelLoadError, ShapeError, UsageError
+from archscope.spec.inputs import FLOAT_DTYPES, Inputs, from_sizes, single_input
 from archscope.spec.layout import layout
-from archscope.spec.sizes import parse_input
-from archscope.tracer.analytic import DTYPE_BYTES, analytic_trace
+from archscope.tracer.analytic import analytic_trace
 from archscope.tracer.records import Trace
 
 if TYPE_CHECKING:  # torch is imported only when a model is built or run: zoo summaries need none
@@ -26,76 +27,191 @@ def build(name: str, device: str = "cpu") -> nn.Module:
     return module.eval()
 
 
-def input_shape(target: Target, input_size: Any) -> tuple[tuple[int, int, int], int | None]:
-    """(C, H, W) and an optional batch from what the user gave, or the reference input."""
-    ref = target.reference_input
-    if input_size is None:
-        if ref is None:
-            raise UsageError(f"{target.text!r} has no reference input size: pass one with --input, "
-                             "e.g. --input 3x224x224")
-        return ref, None
-    channels = ref[0] if ref else 3
-    if isinstance(input_size, str):
-        return parse_input(input_size, channels)
-    if isinstance(input_size, int):
-        return (channels, input_size, input_size), None
-    dims = tuple(int(d) for d in input_size)
-    if len(dims) == 2:
-        return (channels, *dims), None
-    if len(dims) == 3:
-        return dims, None  # type: ignore[return-value]
-    if len(dims) == 4:
-        return dims[1:], dims[0]  # type: ignore[return-value]
-    raise UsageError(f"input_size {input_size!r}: give H, (H, W), (C, H, W) or (N, C, H, W)")
+def inputs_for(target: Target, input_size: Any = None, *, dtypes: Any = None, batch_dim: int | None = 0,
+               input_data: Any = None, inputs_from: str | None = None, batch: int = 1,
+               module: nn.Module | None = None) -> tuple[Inputs, int]:
+    """What ``target`` is fed, and the batch.
+
+    In order: ``input_data`` (real tensors), ``inputs_from`` (a function returning example
+    inputs), ``input_size`` (shapes; see :func:`archscope.spec.inputs.from_sizes`), else what
+    the model declares: a spec's reference input, an ``example_inputs`` attribute, timm's
+    ``pretrained_cfg``; a forward that takes no argument gets none. ``module`` is the built
+    model, for an import path (its first layer tells whether it takes images). A size that
+    carries a batch (``8x3x224x224``) must agree with ``batch``; tensors carry theirs, and a
+    ``batch`` other than 1 feeds them again at that batch (zeros of the same shapes).
+    """
+    given = [k for k, v in (("input_size", input_size), ("input_data", input_data), ("inputs_from", inputs_from))
+             if v is not None]
+    if len(given) > 1:
+        raise UsageError(f"give one of {' and '.join(given)}: they both say what the model is fed")
+    if dtypes is not None and input_size is None:
+        raise UsageError("dtypes goes with input_size (tensors in input_data carry their own dtypes)")
+    if isinstance(input_size, Inputs):
+        return input_size, batch
+    if input_data is not None or inputs_from is not None:
+        from archscope.builder.inputs import from_example, with_batch
+
+        value = input_data if inputs_from is None else _example_value(inputs_from)
+        inputs, held = from_example(value, "input_data" if inputs_from is None else f"--inputs-from {inputs_from}",
+                                    module, batch_dim)
+        return (with_batch(inputs, batch, held), batch) if batch != 1 else (inputs, held or 1)
+    if input_size is not None:
+        channels = target.image_channels
+        names: list[str] = []
+        if module is not None:
+            from archscope.builder.inputs import forward_names, image_channels
+
+            channels, names = image_channels(module), forward_names(module)
+        inputs, held = from_sizes(input_size, dtypes, batch_dim, channels, names)
+        return replace(inputs, source="--input" if _typed_text(input_size) else "input_size"), _batch(batch, held)
+    if target.reference_input is not None:
+        return single_input(target.reference_input, "the reference input"), batch
+    from archscope.builder.inputs import with_batch
+
+    inputs, held = _declared(target, module)
+    return (with_batch(inputs, batch, held), batch) if batch != 1 else (inputs, held or 1)
 
 
-DTYPES = tuple(DTYPE_BYTES)  # float32, float16, bfloat16, float64
+def _typed_text(input_size: Any) -> bool:
+    return isinstance(input_size, str) or (isinstance(input_size, (list, tuple)) and bool(input_size)
+                                           and all(isinstance(s, str) for s in input_size))
+
+
+def _example_value(text: str) -> Any:
+    from archscope.builder.load import call_user, load_object
+
+    obj = load_object(text)
+    return call_user(obj, text) if callable(obj) and not _is_tensorish(obj) else obj
+
+
+def _is_tensorish(obj: Any) -> bool:
+    import torch
+
+    return isinstance(obj, (torch.Tensor, torch.Size))
+
+
+def _declared(target: Target, module: nn.Module | None) -> tuple[Inputs, int | None]:
+    from archscope.builder.inputs import declared, expects, takes_no_input
+
+    assert module is not None
+    found = declared(module)
+    if found is not None:
+        return found
+    if takes_no_input(module):
+        return Inputs(source="forward takes no argument"), None
+    first = expects(module)
+    raise UsageError(f"{target.text!r} states no input size: pass one with --input (input_size=...), e.g. "
+                     "--input 3x224x224 for an image, --input 20 for 20 features, --input 128:int64 for token "
+                     f"ids{'; ' + first if first else ''}")
+
+
+DTYPES = FLOAT_DTYPES  # the parameters' types; inputs may also be integer, bool or complex
 CONVENTIONS = ("torchvision", "fvcore", "full")  # archscope.tracer.counting registers them
 
 
-def trace(target: str | nn.Module, input_size: Any = None, batch: int = 1, device: str = "meta",
+def trace(target: str | nn.Module, input_size: Any = None, batch: int = 1, device: str | None = None,
           train: bool = False, convention: str = "torchvision", dtype: str = "float32",
-          analytic: bool = True) -> Trace:
+          analytic: bool = True, *, input_data: Any = None, dtypes: Any = None, batch_dim: int | None = 0,
+          inputs_from: str | None = None) -> Trace:
     """Trace one forward pass: shapes, parameters, MACs and memory; expectations checked.
 
     ``target`` is a zoo name, a spec file, ``package.module:attr``, ``file.py:attr`` or an
-    ``nn.Module`` (which is copied, never modified). ``device="meta"`` allocates no memory.
+    ``nn.Module`` (which is copied, never modified). What it is fed (:func:`inputs_for`):
+    ``input_size`` per-sample shapes (one, a list, or a dict of keyword inputs; ``dtypes``
+    beside them), the batch inserted at ``batch_dim``; or ``input_data``, real tensors
+    (a tensor, a tuple or list of positional arguments, a dict of keyword arguments), whose
+    shapes and dtypes are taken and whose data is never copied; or ``inputs_from``, a
+    function that returns such inputs. By default (``device=None``) the model runs on the
+    meta device, which allocates no memory, and on the CPU when it cannot run on meta
+    (an operator without a meta kernel, a forward that depends on the data), with a note
+    saying so; ``device="meta"`` makes that an error.
     ``convention`` names the counting rules (torchvision, fvcore, full); ``dtype`` the
-    parameter and activation type used for memory. A zoo model or spec file in eval mode
-    under the torchvision convention is computed from its spec without running torch
-    (:mod:`archscope.tracer.analytic`, tested equal to the traced numbers); ``analytic=False``
-    runs the hook tracer anyway.
+    parameters' type (and that of float inputs of no stated dtype). A zoo model or spec
+    file in eval mode under the torchvision convention, fed one image, is computed from its
+    spec without running torch (:mod:`archscope.tracer.analytic`, tested equal to the traced
+    numbers); ``analytic=False`` runs the hook tracer anyway.
     """
     if convention not in CONVENTIONS:
         raise UsageError(f"unknown counting convention {convention!r}: use one of {', '.join(CONVENTIONS)}")
     if dtype not in DTYPES:
         raise UsageError(f"unknown dtype {dtype!r}: use one of {', '.join(DTYPES)}")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise UsageError(f"batch must be a positive integer, got {batch!r}")
     if isinstance(target, (str, os.PathLike)):
         resolved = resolve(str(target))
     else:
         resolved = Target(text=type(target).__name__, kind="module", name=type(target).__name__,
                           instance=target)
-    shape, batch_in_size = input_shape(resolved, input_size)
-    if batch_in_size is not None and batch not in (1, batch_in_size):
-        raise UsageError(f"the input size gives batch {batch_in_size} but --batch is {batch}: give one")
-    batch = batch_in_size or batch
-    if batch < 1:
-        raise UsageError(f"batch must be a positive integer, got {batch}")
-    if analytic and resolved.spec is not None and device == "meta" and not train and convention == "torchvision":
-        computed = analytic_trace(resolved.spec, shape, batch=batch, name=resolved.name, dtype=dtype)
-        if computed is not None:
-            return computed
-    expectations = layout(resolved.spec).expectations() if resolved.spec is not None else {}
+    sources = dict(input_size=input_size, dtypes=dtypes, batch_dim=batch_dim, input_data=input_data,
+                   inputs_from=inputs_from)
+    if resolved.spec is not None:
+        inputs, batch = inputs_for(resolved, **sources, batch=batch)
+        if analytic and device in (None, "meta") and not train and convention == "torchvision":
+            computed = analytic_trace(resolved.spec, inputs, batch=batch, name=resolved.name, dtype=dtype)
+            if computed is not None:
+                return computed
+    if device is not None:
+        try:
+            return _traced(resolved, sources, batch, _device(device), train, dtype, convention)
+        except (ShapeError, ModelLoadError) as exc:
+            reason = meta_unsupported(exc) if _device(device).type == "meta" else None
+            if reason is None:
+                raise
+            raise type(exc)(f"{exc}. The model cannot run on the meta device ({reason}): use --device cpu "
+                            "(device='cpu'), or leave --device out to fall back to the CPU by itself") from exc
+    try:
+        return _traced(resolved, sources, batch, _device("meta"), train, dtype, convention)
+    except (ShapeError, ModelLoadError) as exc:
+        reason = meta_unsupported(exc)
+        if reason is None:
+            raise
+    result = _traced(resolved, sources, batch, _device("cpu"), train, dtype, convention)
+    result.notes.insert(0, f"traced on cpu: the model cannot run on the meta device ({reason}); "
+                           "--device meta makes that an error")
+    return result
+
+
+def _traced(resolved: Target, sources: dict[str, Any], batch: int, device: torch.device, train: bool,
+            dtype: str, convention: str) -> Trace:
     import torch
 
     from archscope.tracer.hooks import trace_module
 
-    module = resolved.module(_device(device))
+    module = resolved.module(device)
     if dtype != "float32":
         module = module.to(getattr(torch, dtype))
-    return trace_module(module, shape, batch=batch, name=resolved.name, expectations=expectations,
+    inputs, batch = inputs_for(resolved, **sources, batch=batch, module=module if resolved.spec is None else None)
+    expectations = layout(resolved.spec).expectations() if resolved.spec is not None else {}
+    return trace_module(module, inputs, batch=batch, name=resolved.name, expectations=expectations,
                         reference_input=resolved.reference_input, train=train, dtype=getattr(torch, dtype),
                         convention=convention)
+
+
+_META_WORDS = ("meta tensor", "meta kernel", "meta device", "data-dependent", "data dependent", "on meta",
+               "fake impl")
+
+
+def meta_unsupported(exc: BaseException) -> str | None:
+    """Why ``exc`` (from building or running on meta) says the model needs real data, or None."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        text = " ".join(str(cause).split())
+        text = text.split(" failed: ", 1)[-1]  # "calling 'x' failed: NotImplementedError: ..."
+        low = text.lower()
+        if any(w in low for w in _META_WORDS) or (isinstance(cause, NotImplementedError) and "meta" in low):
+            op = next((w for w in text.split() if w.startswith("aten::")), "")
+            return (f"{op.rstrip(':')} has no meta kernel" if op
+                    else text[:160].rstrip(".") + ("…" if len(text) > 160 else ""))
+        if type(cause).__name__ in ("DataDependentOutputException", "GuardOnDataDependentSymNode"):
+            return "its forward depends on the data"
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _batch(batch: int, in_inputs: int | None) -> int:
+    if in_inputs is not None and batch not in (1, in_inputs):
+        raise UsageError(f"the inputs give batch {in_inputs} but --batch is {batch}: give one")
+    return in_inputs or batch
 
 
 def _device(device: str) -> torch.device:

@@ -44,13 +44,15 @@ def kind_of(target: str) -> str:
     return "import" if ":" in target else "zoo"
 
 
-def take_checked(target: Any, input_size: Any = None, batch: int = 1,
-                 convention: str = "torchvision") -> tuple[dict[str, Any], list[str]]:
+def take_checked(target: Any, input_size: Any = None, batch: int = 1, convention: str = "torchvision",
+                 **inputs: Any) -> tuple[dict[str, Any], list[str]]:
     """A snapshot of ``target`` (zoo name, spec file, import path or ``nn.Module``), and its
-    expected-shape mismatches (the ``expect`` annotations of zoo models and spec files)."""
+    expected-shape mismatches (the ``expect`` annotations of zoo models and spec files).
+    ``inputs``: ``input_data``, ``dtypes``, ``batch_dim``, ``inputs_from``, ``device``, as
+    :func:`archscope.api.trace` takes them."""
     from archscope.api import trace
 
-    t = trace(target, input_size=input_size, batch=batch, convention=convention)
+    t = trace(target, input_size=input_size, batch=batch, convention=convention, **inputs)
     if isinstance(target, str):
         kind, text = kind_of(target), target
     else:  # an nn.Module instance (pytest plugin): recorded, but only its test can rebuild it
@@ -59,9 +61,10 @@ def take_checked(target: Any, input_size: Any = None, batch: int = 1,
     return files.make(t, kind, text), [f"{layer}: {c.describe()}" for layer, c in t.mismatches]
 
 
-def take(target: Any, input_size: Any = None, batch: int = 1, convention: str = "torchvision") -> dict[str, Any]:
+def take(target: Any, input_size: Any = None, batch: int = 1, convention: str = "torchvision",
+         **inputs: Any) -> dict[str, Any]:
     """A snapshot of ``target``; raises :class:`ExpectationError` if its expected shapes do not match."""
-    snapshot, mismatches = take_checked(target, input_size, batch, convention)
+    snapshot, mismatches = take_checked(target, input_size, batch, convention, **inputs)
     if mismatches:
         raise ExpectationError(f"{snapshot['name']} does not match its expected shapes, so no snapshot was "
                                f"written: {'; '.join(mismatches)}")
@@ -84,7 +87,7 @@ def write(snapshot: dict[str, Any], output: str | Path) -> Path:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UsageError(f"cannot make the directory {str(out)!r}: {exc.strerror or exc}") from None
-        out = out / files.filename(snapshot["name"], snapshot["input"], snapshot["batch"])
+        out = out / files.filename(snapshot)
     write_atomic(out, files.dumps(snapshot))
     return out
 
@@ -142,7 +145,7 @@ def recheck(path: Path, old: dict[str, Any], update: bool = False) -> CheckResul
         return CheckResult(path.name, str(path), "skipped", detail=(
             f"taken by the pytest plugin from an nn.Module instance ({model['target']}): its test checks it"))
     try:
-        new, problems = take_checked(model["target"], input_size=tuple(old["input"]), batch=old["batch"],
+        new, problems = take_checked(model["target"], input_size=files.inputs_of(old), batch=old["batch"],
                                      convention=old["convention"])
     except ArchscopeError as exc:
         return CheckResult(path.name, str(path), "failed", problems=[" ".join(str(exc).split())])

@@ -7,8 +7,9 @@ module: it imports nothing but pytest until a test uses the fixture.
         archscope_snapshot(build_net(), (3, 224, 224))
 
 The first argument is an ``nn.Module``, a zoo name, a spec file or an import path; the
-second the input size (``224``, ``(224, 224)``, ``(3, 224, 224)``, ``"3x224x224"``; None
-for the reference input of a zoo model or spec file). Snapshots live in ``__archscope__/``
+second the input size as :func:`archscope.trace` takes it (``(3, 224, 224)``, ``"128:int64"``,
+a list of them, or ``input_data=`` real tensors; None for the reference input of a zoo
+model or spec file, or the model's ``example_inputs``). Snapshots live in ``__archscope__/``
 beside the test file (ini option ``archscope_snapshot_dir``, relative to the test file's
 directory), named ``NAME@CxHxW.json`` as ``archscope snapshot`` names them.
 
@@ -53,19 +54,20 @@ class SnapshotMismatchError(AssertionError):
 def snapshot_path(snapshot: dict[str, Any], directory: str | Path) -> Path:
     from archscope.snapshot import files
 
-    return Path(directory) / files.filename(snapshot["name"], snapshot["input"], snapshot["batch"])
+    return Path(directory) / files.filename(snapshot)
 
 
 def assert_snapshot(model: Any, input_size: Any, directory: str | Path, *, name: str | None = None,
                     batch: int = 1, update: bool = False,
-                    seen: Callable[[Path, dict[str, Any]], None] | None = None) -> CheckResult:
+                    seen: Callable[[Path, dict[str, Any]], None] | None = None, **inputs: Any) -> CheckResult:
     """Compare ``model`` with its snapshot in ``directory``; raise :class:`SnapshotMismatchError` with
     the ``archscope check`` diff table if it differs (or is missing), unless ``update``.
-    ``seen(path, snapshot)`` is called before the comparison."""
+    ``seen(path, snapshot)`` is called before the comparison. ``inputs`` (``input_data``,
+    ``dtypes``, ``batch_dim``) as :func:`archscope.trace` takes them."""
     from archscope.check import compare_snapshot, take_checked
     from archscope.snapshot import files
 
-    new, problems = take_checked(model, input_size=input_size, batch=batch)
+    new, problems = take_checked(model, input_size=input_size, batch=batch, **inputs)
     if name is not None:
         new["name"] = name
     path = snapshot_path(new, directory)
@@ -106,7 +108,8 @@ def render(result: CheckResult) -> str:
 
 @pytest.fixture
 def archscope_snapshot(request: pytest.FixtureRequest) -> Callable[..., CheckResult]:
-    """``archscope_snapshot(model_or_target, input_size=None, *, name=None, batch=1)``: fail the test
+    """``archscope_snapshot(model_or_target, input_size=None, *, name=None, batch=1, input_data=None,
+    dtypes=None, batch_dim=0)``: fail the test
     with the ``archscope check`` diff table when the architecture differs from its snapshot."""
     config = request.config
     update = bool(config.getoption(UPDATE_OPTION))
@@ -123,14 +126,15 @@ def archscope_snapshot(request: pytest.FixtureRequest) -> Callable[..., CheckRes
             pytest.fail(f"archscope: snapshot {path} is also used by {other}, for another architecture: "
                         "give one of them another name=...", pytrace=False)
 
-    def check(model: Any, input_size: Any = None, *, name: str | None = None, batch: int = 1) -> CheckResult:
+    def check(model: Any, input_size: Any = None, *, name: str | None = None, batch: int = 1,
+              **inputs: Any) -> CheckResult:
         from archscope.errors import ArchscopeError
 
         __tracebackhide__ = True
         failure = None
         try:
             result = assert_snapshot(model, input_size, _shortest(directory), name=name, batch=batch,
-                                     update=update, seen=seen)
+                                     update=update, seen=seen, **inputs)
         except SnapshotMismatchError as exc:
             failure = str(exc)
         except ArchscopeError as exc:

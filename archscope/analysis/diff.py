@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archscope.errors import UsageError
+from archscope.snapshot.files import inputs_of
+from archscope.spec.inputs import Inputs, from_sizes, signature
 
 if TYPE_CHECKING:  # torch only for import-path targets
     from torch import nn
@@ -60,13 +62,18 @@ class Side:
     target: str  # what the user typed
     name: str
     kind: str  # "zoo", "spec", "import" or "snapshot"
-    input: Shape
+    inputs: Inputs
     batch: int
     convention: str
     mode: str
     params: int
     macs: int
     layers: list[Layer]  # every module call, the root first
+
+    @property
+    def input_text(self) -> str:
+        """``1×3×224×224 float32``: what it was fed, compared by shapes and dtypes."""
+        return signature(self.inputs, self.batch)
 
     @property
     def has_attributes(self) -> bool:
@@ -230,7 +237,7 @@ def _dims(value: Any) -> Any:
 
 def load(target: str, input_size: Any = None, batch: int = 1, convention: str = "torchvision") -> Side:
     """Trace ``target`` (or read its snapshot). ``input_size`` as for :func:`archscope.api.trace`;
-    None means the model's reference input."""
+    None means the model's reference input (or the inputs it declares)."""
     snapshot = read_snapshot(target)
     if snapshot is not None:
         return _snapshot_side(target, snapshot)
@@ -239,9 +246,6 @@ def load(target: str, input_size: Any = None, batch: int = 1, convention: str = 
 
     resolved = resolve(target)
     if resolved.spec is None:  # an import path: build once, read its attributes, trace it
-        if input_size is None:
-            raise UsageError(f"{target!r} has no reference input size: pass one with --input (it applies "
-                             "to both models), e.g. --input 3x224x224")
         module = resolved.module("meta")
         t = trace(module, input_size=input_size, batch=batch, convention=convention)
         attrs = module_attributes(module)
@@ -254,7 +258,7 @@ def load(target: str, input_size: Any = None, batch: int = 1, convention: str = 
 def _trace_side(text: str, resolved: Target, t: Trace, attrs: dict[str, dict[str, Any]]) -> Side:
     layers = [Layer(r.name, r.type, r.depth, r.call, r.is_leaf, list(r.output_shapes), r.params_total,
                     r.macs_total, attrs.get(r.name, {})) for r in t.layers]
-    return Side(text, resolved.name, resolved.kind, tuple(t.input), t.batch, t.convention, t.mode,
+    return Side(text, resolved.name, resolved.kind, t.inputs, t.batch, t.convention, t.mode,
                 t.totals.params, t.totals.macs, layers)
 
 
@@ -278,23 +282,23 @@ def _snapshot_side(text: str, snap: dict[str, Any]) -> Side:
                             [tuple(s) for s in r["output_shapes"]],
                             r["params"] if leaf else params[name], r["macs"] if leaf else macs[name], None))
     totals = snap["totals"]
-    return Side(text, snap["name"], "snapshot", tuple(snap["input"]), snap["batch"], snap["convention"],
+    return Side(text, snap["name"], "snapshot", inputs_of(snap), snap["batch"], snap["convention"],
                 snap["mode"], totals["params"], totals["macs"], layers)
 
 
-def diff_targets(a: str, b: str, input_size: str | None = None, depth: int | None = None) -> Diff:
-    """Load both models and compare them. ``input_size`` (text, as ``--input``) applies to both;
+def diff_targets(a: str, b: str, input_size: Any = None, depth: int | None = None) -> Diff:
+    """Load both models and compare them. ``input_size`` (``--input`` texts) applies to both;
     by default each model has its reference input, or, lacking one, the other model's input."""
-    from archscope.spec.sizes import parse_input
-
     snaps = {t: read_snapshot(t) for t in (a, b)}
     for text, snap in snaps.items():
         if snap is not None and input_size is not None:
-            shape, batch = parse_input(input_size, snap["input"][0])
-            if list(shape) != snap["input"] or (batch or 1) != snap["batch"]:
-                where = "x".join(str(d) for d in ([snap["batch"]] if snap["batch"] != 1 else []) + snap["input"])
-                raise UsageError(f"{text!r} is a snapshot taken at input {where}: --input cannot change it; "
-                                 "drop --input or take a new snapshot with 'archscope snapshot --input'")
+            fed = inputs_of(snap)
+            image = fed.image
+            asked, batch = from_sizes(input_size, image_channels=image[0] if image else None)
+            if signature(asked, batch or 1) != signature(fed, snap["batch"]):
+                raise UsageError(f"{text!r} is a snapshot taken at input {signature(fed, snap['batch'])}: --input "
+                                 "cannot change it; drop --input or take a new snapshot with 'archscope snapshot "
+                                 "--input'")
     snapshot = next((s for s in snaps.values() if s is not None), None)
     convention = snapshot["convention"] if snapshot is not None else "torchvision"
     batch = snapshot["batch"] if snapshot is not None else 1
@@ -302,8 +306,8 @@ def diff_targets(a: str, b: str, input_size: str | None = None, depth: int | Non
     def side(text: str, other: Side | None) -> Side:
         size: Any = input_size
         if size is None and other is not None and not _has_reference(text):
-            size = other.input
-        return load(text, size, 1 if isinstance(size, str) else batch, convention)
+            return load(text, other.inputs, other.batch, convention)
+        return load(text, size, batch if size is None else 1, convention)
 
     # A model with no reference input (an import path) takes the other's input.
     if _has_reference(a) or not _has_reference(b):
@@ -410,10 +414,11 @@ def _within(layer: Layer | None, container: Layer) -> bool:
 
 def _notes(a: Side, b: Side) -> list[str]:
     notes = []
-    for what in ("input", "batch", "convention", "mode"):
+    for what in ("input_text", "batch", "convention", "mode"):
         va, vb = getattr(a, what), getattr(b, what)
         if va != vb:
-            text_a, text_b = ("×".join(map(str, v)) if what == "input" else str(v) for v in (va, vb))
+            text_a, text_b = str(va), str(vb)
+            what = what.removesuffix("_text")
             hint = " (--input sets one input for both)" if what == "input" and a.has_attributes and \
                 b.has_attributes else ""
             notes.append(f"the {what}s differ: {text_a} for {a.target}, {text_b} for {b.target}{hint}")

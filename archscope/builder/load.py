@@ -44,6 +44,11 @@ class Target:
     def reference_input(self) -> tuple[int, int, int] | None:
         return self.spec.input if self.spec is not None else None
 
+    @property
+    def image_channels(self) -> int | None:
+        """The channels of a spec's image input; None for an import path (its module tells)."""
+        return self.spec.input[0] if self.spec is not None else None
+
     def module(self, device: str | torch.device = "meta") -> nn.Module:
         """A fresh module on ``device``; the user's own instance is never modified."""
         import torch
@@ -75,7 +80,8 @@ def resolve(text: str) -> Target:
     return Target(text, "zoo", entry.name, spec=entry.spec())
 
 
-def _resolve_import(text: str) -> Target:
+def load_object(text: str) -> Any:
+    """The object ``package.module:attr`` or ``path/to/file.py:attr`` names (imported on first use)."""
     where, _, attr = text.rpartition(":")
     if not where or not attr:
         raise UsageError(f"cannot read import path {text!r}: write package.module:attr or path/to/file.py:attr")
@@ -85,7 +91,21 @@ def _resolve_import(text: str) -> Target:
         if not hasattr(obj, part):
             raise ModelLoadError(f"{where!r} has no attribute {attr!r}")
         obj = getattr(obj, part)
-    name = attr.split(".")[-1]
+    return obj
+
+
+def call_user(fn: Callable[[], Any], text: str) -> Any:
+    """``fn()`` for a function the user named, its failure a one-line model error."""
+    _require_no_arguments(fn, text)
+    try:
+        return fn()
+    except Exception as exc:  # noqa: BLE001
+        raise ModelLoadError(f"calling {text!r} failed: {_one_line(exc)}") from exc
+
+
+def _resolve_import(text: str) -> Target:
+    obj = load_object(text)
+    name = text.rpartition(":")[2].split(".")[-1]
     from torch import nn
 
     if isinstance(obj, nn.Module):
@@ -137,10 +157,7 @@ def _require_no_arguments(fn: Callable[..., Any], text: str) -> None:
 
 
 def _call_factory(factory: Callable[[], Any], text: str) -> nn.Module:
-    try:
-        module = factory()
-    except Exception as exc:  # noqa: BLE001
-        raise ModelLoadError(f"calling {text!r} failed: {_one_line(exc)}") from exc
+    module = call_user(factory, text)
     from torch import nn
 
     if not isinstance(module, nn.Module):

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from archscope.cli.summary import MODEL_HELP
+from archscope.cli.options import INPUT_HELP, MODEL_HELP
 
 SIDE_HELP = MODEL_HELP + " Or a snapshot file made by 'archscope snapshot' (.json)."
 
@@ -22,10 +22,10 @@ def diff(
     a: Annotated[str, typer.Argument(metavar="A", help=SIDE_HELP, show_default=False)],
     b: Annotated[str, typer.Argument(metavar="B", help="The model to compare with A, named as A is.",
                                      show_default=False)],
-    input: Annotated[str | None, typer.Option(
+    input: Annotated[list[str] | None, typer.Option(
         "--input", "-i", show_default=False,
-        help="Input size for both models: 224, 224x224, 3x224x224 or 1x3x224x224. Default: each model's "
-             "reference input (a model without one, given by import path, takes the other's).")] = None,
+        help=INPUT_HELP + " The same inputs for both models; by default each model's own, and a model "
+                          "without one (an import path) takes the other's.")] = None,
     depth: Annotated[int | None, typer.Option(
         "--depth", "-d", min=1, show_default=False,
         help="Compare every module down to this depth (containers with their subtree's params and "
@@ -51,5 +51,5 @@ def diff(
 
     if output:
         check_writable(output)
-    result = diff_targets(a, b, input_size=input, depth=depth)
+    result = diff_targets(a, b, input_size=input or None, depth=depth)
     emit(FORMATS[fmt.value](result, show_all=show_all), output)

@@ -9,7 +9,15 @@ from typing import Annotated
 
 import typer
 
-from archscope.cli.summary import INPUT_HELP, MODEL_HELP
+from archscope.cli.options import (
+    BatchDimOption,
+    BatchOption,
+    DeviceOption,
+    InputOption,
+    InputsFromOption,
+    ModelArgument,
+    fed,
+)
 
 INSTALL_GRAPHVIZ = ("Install Graphviz: 'sudo apt-get install graphviz' (Debian, Ubuntu), "
                     "'brew install graphviz' (macOS) or 'conda install -c conda-forge graphviz'.")
@@ -31,14 +39,15 @@ SUFFIXES = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "
 
 
 def graph(
-    model: Annotated[str, typer.Argument(help=MODEL_HELP, show_default=False)],
+    model: ModelArgument,
     output: Annotated[str | None, typer.Option("--output", "-o", show_default=False,
                                                help="Write the diagram to this file (.svg, .png, .pdf, .dot). "
                                                     "Default: print the DOT text to stdout.")] = None,
-    input: Annotated[str | None, typer.Option("--input", "-i", help=INPUT_HELP, show_default=False)] = None,
-    batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size (N); edges show it as N.")] = 1,
-    device: Annotated[str, typer.Option(help="meta traces shapes without allocating memory; cpu runs the "
-                                             "model for real (for code that needs values).")] = "meta",
+    input: InputOption = None,
+    inputs_from: InputsFromOption = None,
+    batch: BatchOption = 1,
+    batch_dim: BatchDimOption = 0,
+    device: DeviceOption = None,
     depth: Annotated[int | None, typer.Option("--depth", "-d", min=1, show_default=False,
                                               help="Expand modules down to this depth; deeper modules are "
                                                    "drawn as one node. Default: every layer.")] = None,
@@ -70,8 +79,8 @@ def graph(
         check_writable(output)
     kind = _format(output, fmt)
     with recording() as flow:
-        result = trace(model, input_size=input, batch=batch, device=device,
-                       analytic=False)  # a forward pass: the analytic shortcut has no dataflow
+        result = trace(model, batch=batch, device=device, analytic=False,  # the spec shortcut has no dataflow
+                       **fed(input, inputs_from, batch_dim))
     text = render_dot(flow.graph(result), depth=depth, fold_blocks=not expand, rankdir=rankdir.value)
     if kind == "dot":
         emit(text, output)

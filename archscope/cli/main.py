@@ -56,9 +56,11 @@ def _report(exc: ArchscopeError) -> None:
 
 
 def _say(message: str) -> None:
-    text = " ".join(message.split())
-    sys.stderr.write(textwrap.fill(f"archscope: error: {text}", width=100, break_on_hyphens=False,
-                                   break_long_words=False) + "\n")
+    """One paragraph on stderr: wrapped at 100 columns on a terminal, one line otherwise (grep, CI logs)."""
+    text = f"archscope: error: {' '.join(message.split())}"
+    if sys.stderr.isatty():
+        text = textwrap.fill(text, width=100, break_on_hyphens=False, break_long_words=False)
+    sys.stderr.write(text + "\n")
 
 
 app = typer.Typer(

@@ -53,11 +53,11 @@ def spec_of(model: str, what: str) -> Model:
     return target.spec
 
 
-def with_least_input(exc: ShapeError, model: str, input_size: str | None, train: bool) -> ShapeError:
+def with_least_input(exc: ShapeError, model: str, input_size: list[str] | None, train: bool) -> ShapeError:
     """``exc`` with the smallest input the model takes appended, when the input is too small
     (or outside the sizes a fixed classifier takes); ``exc`` itself otherwise."""
     from archscope.analysis.sizes import analyse_sizes, why_not
-    from archscope.api import input_shape
+    from archscope.api import inputs_for
     from archscope.builder.load import resolve
     from archscope.errors import ArchscopeError, ShapeError
 
@@ -65,7 +65,10 @@ def with_least_input(exc: ShapeError, model: str, input_size: str | None, train:
         target = resolve(model)
         if target.spec is None:
             return exc
-        (_, h, w), _ = input_shape(target, input_size)
+        image = inputs_for(target, input_size or None)[0].image
+        if image is None:
+            return exc
+        _, h, w = image
         report = analyse_sizes(target.spec, train=train)
         clause = why_not(report, h, w)
     except ArchscopeError:

@@ -6,15 +6,27 @@ from typing import Annotated
 
 import typer
 
-from archscope.cli.summary import INPUT_HELP, MODEL_HELP
+from archscope.cli.options import (
+    BatchDimOption,
+    BatchOption,
+    DeviceOption,
+    InputOption,
+    InputsFromOption,
+    ModelArgument,
+    fed,
+)
 
 
 def snapshot(
-    model: Annotated[str, typer.Argument(help=MODEL_HELP, show_default=False)],
-    input: Annotated[str | None, typer.Option("--input", "-i", help=INPUT_HELP, show_default=False)] = None,
-    batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size (N).")] = 1,
+    model: ModelArgument,
+    input: InputOption = None,
+    inputs_from: InputsFromOption = None,
+    batch: BatchOption = 1,
+    batch_dim: BatchDimOption = 0,
+    device: DeviceOption = None,
     output: Annotated[str, typer.Option("--output", "-o", help="A directory (made if missing; the file is "
-                                                               "named MODEL@CxHxW.json) or a .json file.")] = ".",
+                                                               "named MODEL@INPUTS.json, e.g. "
+                                                               "resnet50@3x224x224.json) or a .json file.")] = ".",
 ) -> None:
     """Write a deterministic JSON snapshot of every layer's output shape, parameters and MACs.
 
@@ -23,5 +35,5 @@ def snapshot(
     """
     from archscope.check import take, write
 
-    path = write(take(model, input_size=input, batch=batch), output)
+    path = write(take(model, batch=batch, device=device, **fed(input, inputs_from, batch_dim)), output)
     typer.echo(f"wrote {path}")

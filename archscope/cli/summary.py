@@ -7,12 +7,16 @@ from typing import Annotated
 
 import typer
 
-MODEL_HELP = ("A zoo name (see 'archscope list'), a spec file (.yaml, .yml, .json), "
-              "package.module:attr or path/to/file.py:attr (an nn.Module, a class, or a "
-              "function returning one, callable with no arguments).")
-INPUT_HELP = ("Input size: 224, 224x224 (H×W), 3x224x224 (C×H×W) or 1x3x224x224 (N×C×H×W). "
-              "Default: the model's reference input.")
-
+from archscope.cli.options import (
+    BatchDimOption,
+    BatchOption,
+    DeviceOption,
+    InputOption,
+    InputsFromOption,
+    ModelArgument,
+    OutputOption,
+    fed,
+)
 
 FLOPS_HELP = ("Show FLOPs instead of MACs. FLOPs = 2 × MACs: one multiply-accumulate is two floating-point "
               "operations (torchvision's 'GFLOPS' and fvcore's 'flops' are MACs).")
@@ -39,14 +43,15 @@ class Format(str, Enum):
 
 
 def summary(
-    model: Annotated[str, typer.Argument(help=MODEL_HELP, show_default=False)],
-    input: Annotated[str | None, typer.Option("--input", "-i", help=INPUT_HELP, show_default=False)] = None,
-    batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size (N).")] = 1,
+    model: ModelArgument,
+    input: InputOption = None,
+    inputs_from: InputsFromOption = None,
+    batch: BatchOption = 1,
+    batch_dim: BatchDimOption = 0,
     depth: Annotated[int | None, typer.Option("--depth", "-d", min=1, show_default=False,
                                               help="Module depth to show. Default: 3 for table and "
                                                    "markdown, every layer for json and csv.")] = None,
-    device: Annotated[str, typer.Option(help="meta traces shapes without allocating memory; cpu runs "
-                                             "the model for real.")] = "meta",
+    device: DeviceOption = None,
     train: Annotated[bool, typer.Option("--train", help="Trace in training mode (auxiliary heads run and "
                                                         "are counted).")] = False,
     flops: Annotated[bool, typer.Option("--flops", help=FLOPS_HELP)] = False,
@@ -71,8 +76,7 @@ def summary(
                                                                             "(zoo models and spec files). See "
                                                                             "docs/analysis.md.")] = False,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
-    output: Annotated[str | None, typer.Option("--output", "-o", help="Write to this file instead "
-                                                                       "of stdout.", show_default=False)] = None,
+    output: OutputOption = None,
 ) -> None:
     """Show every layer's output shape, parameters, MACs and output memory, with totals,
     the counting convention, and expected-shape checks.
@@ -89,8 +93,8 @@ def summary(
     if output:
         check_writable(output)
     try:
-        result = trace(model, input_size=input, batch=batch, device=device, train=train,
-                       convention=convention.value, dtype=dtype.value, analytic=not traced)
+        result = trace(model, batch=batch, device=device, train=train, convention=convention.value,
+                       dtype=dtype.value, analytic=not traced, **fed(input, inputs_from, batch_dim))
     except ShapeError as exc:  # say what the smallest input is (docs/analysis.md)
         from archscope.cli.sizes import with_least_input
 

@@ -3,7 +3,7 @@
 The summary renderers here are the ones of :mod:`archscope.report.table` and
 :mod:`archscope.report.machine` with the output shape written as a formula of N, H, W
 (``--symbolic``) and/or three more columns, receptive field, jump and start
-(``--receptive-field``). JSON keeps schema ``archscope.summary/1`` and adds keys:
+(``--receptive-field``). JSON keeps schema ``archscope.summary/2`` and adds keys:
 per layer ``symbolic_shape``, ``symbolic_macs`` (the layer's ``macs_total`` as a formula)
 and ``receptive_field`` (``{"global", "size": [h, w], "jump": [h, w], "start": [h, w],
 "gated"}``); at the top ``symbolic`` (``input``, ``output``, ``macs``, ``macs_terms``,
@@ -34,7 +34,7 @@ from archscope.report.footer import footer_lines
 from archscope.report.machine import to_json_data
 from archscope.report.rows import ROOT_LABEL, shown_macs, shown_params, visible
 from archscope.report.table import render_table
-from archscope.tracer.analytic import DTYPE_BYTES
+from archscope.spec.inputs import DTYPE_BYTES
 from archscope.tracer.records import LayerRecord, Trace
 
 RF_CONVENTION = ("receptive field size r, jump j (effective stride) and start (centre of the first output "

@@ -4,7 +4,7 @@ comment), JSON. Pure functions; only the rows that differ unless ``show_all``.
 JSON schema ``archscope.diff/1``::
 
     {"schema": "archscope.diff/1", "archscope": "<version>", "depth": int|null,
-     "a": {"target", "name", "kind", "input", "batch", "convention"}, "b": {...},
+     "a": {"target", "name", "kind", "inputs", "batch", "convention"}, "b": {...},
      "summary": {"changed", "added", "removed", "same", "aligned_by_name", "aligned_by_structure"},
      "totals": {"params"|"macs"|"layers": {"a", "b", "ratio"}},
      "notes": [str],
@@ -28,6 +28,7 @@ from rich.text import Text
 from archscope import __version__
 from archscope.analysis.diff import Change, Diff, Layer, Row, Side
 from archscope.report import units
+from archscope.spec.inputs import to_json as inputs_json
 
 SCHEMA = "archscope.diff/1"
 _STYLE = {"added": "green", "removed": "red"}
@@ -94,7 +95,7 @@ def _total(what: str, n: int) -> str:
 
 
 def _input(side: Side) -> str:
-    return units.shape((side.batch, *side.input))
+    return side.input_text
 
 
 def _title(diff: Diff) -> str:
@@ -147,8 +148,8 @@ def render_markdown(diff: Diff, show_all: bool = False) -> str:
 
 
 def _side(side: Side) -> dict[str, Any]:
-    return {"target": side.target, "name": side.name, "kind": side.kind, "input": list(side.input),
-            "batch": side.batch, "convention": side.convention}
+    return {"target": side.target, "name": side.name, "kind": side.kind,
+            "inputs": inputs_json(side.inputs, side.batch), "batch": side.batch, "convention": side.convention}
 
 
 def _pair(row: Row, get: Callable[[Layer], Any]) -> list[Any]:

@@ -310,7 +310,8 @@ def _visible(node: FlowNode, depth: int | None) -> tuple[str, str | None]:
 
 def _node_attrs(node: FlowNode) -> dict[str, str]:
     if node.kind in ("input", "output"):
-        return {"label": node.kind, "shape": "oval", "_category": "io", "fillcolor": STYLE["io"][0]}
+        return {"label": _label([node.name or node.kind]), "shape": "oval", "_category": "io",
+                "fillcolor": STYLE["io"][0]}
     if node.kind == "op":
         attrs = {"label": node.type, "shape": "ellipse", "_category": node.category,
                  "fillcolor": STYLE.get(node.category, STYLE["function"])[0]}
@@ -388,8 +389,10 @@ def render_dot(graph: FlowGraph, *, depth: int | None = None, fold_blocks: bool 
 
 
 def _title(graph: FlowGraph) -> list[str]:
-    lines = [f"{graph.model} · input {fmt_shape((graph.batch, *graph.input), batch_symbol=True)} · "
-             f"{short(graph.params)} params · {short(graph.macs)} MACs"]
+    fed = graph.inputs.leaves()
+    shown = (f"input {fmt_shape(fed[0].full_shape(graph.batch), batch_symbol=True)}" if len(fed) == 1
+             else f"{len(fed)} inputs" if fed else "no input")
+    lines = [f"{graph.model} · {shown} · {short(graph.params)} params · {short(graph.macs)} MACs"]
     if graph.not_run:
         lines.append(f"not run in eval mode: {', '.join(graph.not_run)}")
     return lines

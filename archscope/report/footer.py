@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from archscope.report import units
 from archscope.report.rows import check_summary
+from archscope.spec.inputs import describe_all
 from archscope.tracer.records import Trace
 
 
 def footer_lines(trace: Trace, flops: bool = False) -> list[str]:
     t = trace.totals
     how = "computed from the spec, no forward pass" if trace.device == "spec" else f"traced on {trace.device}"
+    inputs = trace.inputs
     lines = [
-        f"Input: {units.shape((trace.batch, *trace.input))} ({trace.dtype}, {trace.mode} mode, {how})",
+        f"{'Input' if len(inputs.leaves()) == 1 else 'Inputs'}: {describe_all(inputs, trace.batch)}"
+        f"{' (' + inputs.source + ')' if inputs.source else ''}; parameters {trace.dtype}, {trace.mode} mode, {how}",
         f"Output: {units.shapes(trace.output_shapes)}",
         f"Total params: {units.count(t.params)} ({units.short(t.params)})",
         f"Trainable params: {units.count(t.trainable_params)}",

@@ -1,10 +1,10 @@
 """Machine-readable reports: JSON (schema below), CSV and Markdown.
 
-JSON schema ``archscope.summary/1``::
+JSON schema ``archscope.summary/2``::
 
-    {"schema": "archscope.summary/1", "archscope": "<version>",
-     "model": str, "input": [C, H, W], "batch": int, "device": str, "mode": "eval"|"train",
-     "dtype": str, "output_shapes": [[...]],
+    {"schema": "archscope.summary/2", "archscope": "<version>",
+     "model": str, "inputs": INPUTS, "input_source": str, "batch": int, "device": str,
+     "mode": "eval"|"train", "dtype": str, "output_shapes": [[...]],
      "totals": {"params", "trainable_params", "non_trainable_params", "buffers",
                 "param_bytes", "buffer_bytes", "macs", "activation_bytes"},
      "convention": str, "convention_text": str,
@@ -22,6 +22,14 @@ directly in that call (not in its submodules), so all layers' ``macs``, the root
 (``name: ""``) included, sum to ``totals.macs``; ``macs_total`` includes submodules.
 MACs are multiply-accumulates under ``convention``; FLOPs would be 2 × MACs.
 Without ``--depth`` every layer is listed, the root first.
+
+``INPUTS`` is what the model was fed, as one forward call takes it:
+``{"args": [TREE, ...], "kwargs": {name: TREE}}``, where a TREE is one tensor
+``{"name", "shape" (as fed, batch included), "dtype", "batch_dim" (null: no batch
+dimension)}``, a list of TREEs (a JSON array), a tuple ``{"tuple": [...]}`` or a dict
+``{"dict": {...}}`` (:func:`archscope.spec.inputs.to_json`). ``input_source`` says where
+the inputs came from (``--input``, ``the reference input``, ``the model's example_inputs``...).
+``dtype`` is the parameters' type. Version 1 had ``"input": [C, H, W]`` instead.
 """
 
 from __future__ import annotations
@@ -35,9 +43,10 @@ from archscope import __version__
 from archscope.report import units
 from archscope.report.footer import footer_lines
 from archscope.report.rows import ROOT_LABEL, shown_macs, shown_params, visible
+from archscope.spec.inputs import to_json as inputs_json
 from archscope.tracer.records import LayerRecord, Trace
 
-SCHEMA = "archscope.summary/1"
+SCHEMA = "archscope.summary/2"
 
 
 def to_json_data(trace: Trace, depth: int | None = None, **_: Any) -> dict[str, Any]:
@@ -45,7 +54,8 @@ def to_json_data(trace: Trace, depth: int | None = None, **_: Any) -> dict[str, 
     checks = trace.checks
     return {
         "schema": SCHEMA, "archscope": __version__, "model": trace.model,
-        "input": list(trace.input), "batch": trace.batch, "device": trace.device,
+        "inputs": inputs_json(trace.inputs, trace.batch), "input_source": trace.inputs.source,
+        "batch": trace.batch, "device": trace.device,
         "mode": trace.mode, "dtype": trace.dtype,
         "output_shapes": [list(s) for s in trace.output_shapes],
         "totals": {"params": t.params, "trainable_params": t.trainable_params,

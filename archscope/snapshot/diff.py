@@ -42,11 +42,21 @@ def _key(layer: dict[str, Any]) -> str:
     return name if layer.get("call", 1) == 1 else f"{name} (call {layer['call']})"
 
 
+def _setup(snapshot: dict[str, Any], key: str) -> Any:
+    """A setup field as compared; inputs by :func:`archscope.spec.inputs.signature`."""
+    value = snapshot.get(key)
+    if key != "inputs" or value is None:
+        return value
+    from archscope.spec.inputs import from_json, signature
+
+    return signature(from_json(value, snapshot["batch"]), snapshot["batch"])
+
+
 def compare(old: dict[str, Any], new: dict[str, Any]) -> Diff:
     diff = Diff()
-    for key in ("input", "batch", "convention", "mode"):
-        if old.get(key) != new.get(key):
-            diff.setup.append(Change("", key, old.get(key), new.get(key)))
+    for key in ("inputs", "batch", "convention", "mode"):
+        if _setup(old, key) != _setup(new, key):
+            diff.setup.append(Change("", key, _setup(old, key), _setup(new, key)))
     before = {_key(x): x for x in old["layers"]}
     after = {_key(x): x for x in new["layers"]}
     for name, layer in after.items():

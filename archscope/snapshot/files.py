@@ -1,10 +1,10 @@
 """Snapshot files: made from a trace, named by model and input, written byte-identically.
 
-Schema ``archscope.snapshot/1``::
+Schema ``archscope.snapshot/2``::
 
-    {"schema": "archscope.snapshot/1",
+    {"schema": "archscope.snapshot/2",
      "model": {"kind": "zoo"|"spec"|"import"|"module", "target": str},   # how to rebuild it
-     "name": str, "input": [C, H, W], "batch": int, "mode": "eval", "convention": str,
+     "name": str, "inputs": INPUTS, "batch": int, "mode": "eval", "convention": str,
      "totals": {"params", "trainable_params", "macs"},
      "layers": [{"name", "type", "call", "output_shapes", "params", "macs"}, ...]}
 
@@ -14,6 +14,11 @@ stored as given and resolved from the directory ``archscope check`` runs in (you
 project root). No timestamps or versions: the same architecture gives the same bytes.
 Kind ``module`` is a snapshot the pytest plugin took of an ``nn.Module`` instance: its
 target (``package.module:Class``) only says what it was; only that test can re-check it.
+
+``INPUTS`` is what the model is fed, in the form of the summary JSON
+(:func:`archscope.spec.inputs.to_json`): ``check`` feeds the same shapes and dtypes again
+(zeros). Version 1 (``"input": [C, H, W]``, one float image) still loads and checks; the
+labels of positional inputs are not compared (renaming forward's parameter is no change).
 """
 
 from __future__ import annotations
@@ -24,10 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from archscope.errors import UsageError
+from archscope.spec.inputs import Inputs, echo, file_label, from_json, from_legacy
+from archscope.spec.inputs import to_json as inputs_json
 from archscope.tracer.records import Trace
 
-SCHEMA = "archscope.snapshot/1"
-_KEYS = ("schema", "model", "name", "input", "batch", "mode", "convention", "totals", "layers")
+SCHEMA = "archscope.snapshot/2"
+LEGACY = "archscope.snapshot/1"
+_KEYS = ("schema", "model", "name", "inputs", "batch", "mode", "convention", "totals", "layers")
 _LAYER_KEYS = ("name", "type", "call", "output_shapes", "params", "macs")
 
 
@@ -40,7 +48,7 @@ def make(trace: Trace, kind: str, target: str) -> dict[str, Any]:
         "schema": SCHEMA,
         "model": {"kind": kind, "target": target},
         "name": trace.model,
-        "input": list(trace.input),
+        "inputs": inputs_json(trace.inputs, trace.batch),
         "batch": trace.batch,
         "mode": trace.mode,
         "convention": trace.convention,
@@ -52,11 +60,17 @@ def make(trace: Trace, kind: str, target: str) -> dict[str, Any]:
     }
 
 
-def filename(name: str, input_shape: list[int] | tuple[int, ...], batch: int) -> str:
-    """``build_net@3x224x224.json`` (``@8x3x224x224`` when the batch is not 1)."""
-    dims = ([batch] if batch != 1 else []) + list(input_shape)
-    safe = re.sub(r"[^A-Za-z0-9._+-]", "_", name).lstrip(".") or "model"
-    return f"{safe}@{'x'.join(str(d) for d in dims)}.json"
+def filename(snapshot: dict[str, Any]) -> str:
+    """``build_net@3x224x224.json`` (``@8x3x224x224`` when the batch is not 1;
+    ``TinyGPT@128-int64.json``, ``bert@input_ids=128-int64+attention_mask=128-bool.json``)."""
+    label = file_label(inputs_of(snapshot), snapshot["batch"])
+    safe = re.sub(r"[^A-Za-z0-9._+-]", "_", snapshot["name"]).lstrip(".")[:80] or "model"
+    return f"{safe}@{re.sub(r'[^A-Za-z0-9._+=-]', '_', label)[:120]}.json"
+
+
+def inputs_of(snapshot: dict[str, Any]) -> Inputs:
+    """What the snapshot's model was fed (a validated snapshot)."""
+    return from_json(snapshot["inputs"], snapshot["batch"])
 
 
 def dumps(snapshot: dict[str, Any]) -> str:
@@ -86,10 +100,23 @@ def load(path: Path) -> dict[str, Any]:
         raise CorruptSnapshotError(f"snapshot {str(path)!r} is not valid JSON ({exc.msg} at line {exc.lineno}); "
                                    "it may be truncated: restore it from version control or rewrite it "
                                    "with 'archscope snapshot'") from None
+    if isinstance(data, dict) and data.get("schema") == LEGACY:
+        data = _upgrade(data)
     problem = _problem(data)
     if problem:
         raise CorruptSnapshotError(f"snapshot {str(path)!r} is not an archscope snapshot: {problem}")
     return dict(data)
+
+
+def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 snapshot in version 2's form: its ``[C, H, W]`` is one float image."""
+    shape = data.get("input")
+    if not (isinstance(shape, list) and len(shape) == 3 and all(_is_int(d, 1) for d in shape)) or not _is_int(
+            data.get("batch"), 1):
+        return data  # _problem says what is wrong
+    out = {k: v for k, v in data.items() if k != "input"}
+    out["schema"], out["inputs"] = SCHEMA, inputs_json(from_legacy(shape), data["batch"])
+    return out
 
 
 KINDS = ("zoo", "spec", "import", "module")
@@ -103,8 +130,10 @@ def _problem(data: Any) -> str | None:
     """What makes ``data`` not a snapshot this archscope can check, or None."""
     if not isinstance(data, dict):
         return "the file holds no JSON object"
+    if data.get("schema") == LEGACY:  # _upgrade left it: its input or batch is not what version 1 wrote
+        return f"input must be [C, H, W] and batch a positive integer, got {echo(data.get('input'))}"
     if data.get("schema") != SCHEMA:
-        return f"schema is {data.get('schema')!r}, this archscope reads {SCHEMA!r}"
+        return f"schema is {echo(data.get('schema'))}, this archscope reads {SCHEMA!r} (and {LEGACY!r})"
     missing = [k for k in _KEYS if k not in data]
     if missing:
         return f"missing {', '.join(missing)}"
@@ -115,10 +144,12 @@ def _problem(data: Any) -> str | None:
         return f"model.kind is {model.get('kind')!r}, expected one of {', '.join(KINDS)}"
     if not isinstance(data["name"], str):
         return "name must be a string"
-    if not (isinstance(data["input"], list) and len(data["input"]) == 3 and all(_is_int(d, 1) for d in data["input"])):
-        return f"input must be [C, H, W] (positive integers), got {data['input']!r}"
     if not _is_int(data["batch"], 1):
-        return f"batch must be a positive integer, got {data['batch']!r}"
+        return f"batch must be a positive integer, got {echo(data['batch'])}"
+    try:
+        from_json(data["inputs"], data["batch"])
+    except ValueError as exc:
+        return f"inputs: {exc}"
     if not isinstance(data["mode"], str) or not isinstance(data["convention"], str):
         return "mode and convention must be strings"
     totals = data["totals"]

@@ -19,13 +19,13 @@ import math
 
 from archscope.errors import SpecError
 from archscope.spec import nodes as sn
+from archscope.spec.inputs import DTYPE_BYTES, Inputs
 from archscope.spec.layout import Layout, Site, layout, pair
 from archscope.tracer.records import LayerRecord, Shape, Totals, Trace, add_inclusive_macs, check_expectations
 
 CONVENTION = "torchvision"
 DESCRIPTION = ("MACs: multiply-accumulates of conv, linear, matmul and attention; batch norm, activations, "
                "pooling and adds not counted (torchvision's published GFLOPS are these MACs)")
-DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 _INT64_BYTES = 8  # BatchNorm's num_batches_tracked
 
 # What the builder (archscope.builder.from_spec) makes of each leaf: the module's type name.
@@ -126,11 +126,15 @@ def _linear_inputs_fit(lay: Layout, reference: Layout) -> bool:
                for s in lay.sites if isinstance(s.node, sn.Linear))
 
 
-def analytic_trace(model: sn.Model, input_shape: Shape, *, batch: int = 1, name: str = "model",
+def analytic_trace(model: sn.Model, inputs: Inputs, *, batch: int = 1, name: str = "model",
                    dtype: str = "float32") -> Trace | None:
     """The eval-mode trace of ``model`` under the torchvision convention, its expected shapes
-    checked, or ``None`` when the input cannot be placed (the hook tracer then reports why,
-    layer by layer)."""
+    checked, or ``None`` when the inputs are not one float image that can be placed (the hook
+    tracer then reports why, layer by layer)."""
+    input_shape = inputs.image
+    if input_shape is None:
+        return None
+    inputs = inputs.with_dtype(dtype)
     reference = layout(model)
     try:
         lay = reference if tuple(input_shape) == tuple(model.input) else layout(model, tuple(input_shape))
@@ -155,7 +159,7 @@ def analytic_trace(model: sn.Model, input_shape: Shape, *, batch: int = 1, name:
                     buffer_bytes=floating * nbytes + counters * _INT64_BYTES,
                     macs=sum(r.macs for r in walk.records),
                     activation_bytes=sum(r.output_bytes for r in walk.records if r.is_leaf))
-    trace = Trace(model=name, input=tuple(input_shape), batch=batch, device="spec", mode="eval", dtype=dtype,
+    trace = Trace(model=name, inputs=inputs, batch=batch, device="spec", mode="eval", dtype=dtype,
                   layers=walk.records, totals=totals, output_shapes=[output], reference_input=tuple(model.input),
                   not_run=walk.not_run, convention=CONVENTION, convention_text=DESCRIPTION,
                   macs_by_category=dict(sorted(walk.by_category.items(), key=lambda kv: -kv[1])))

@@ -101,6 +101,34 @@ def _batch_norm_training(args: tuple[Any, ...]) -> bool:
     return False
 
 
+def recurrent_cost(module: Any, x: Any) -> dict[str, int]:
+    """An LSTM, GRU or RNN layer's cost on input ``x`` (a tensor or a PackedSequence), by formula.
+
+    Per time step, sample, layer and direction: ``gates × (in × H + H_r × H)`` MACs of
+    matmuls (gates: 4 LSTM, 3 GRU, 1 RNN; ``in`` is the input size for the first layer,
+    ``H_out × directions`` above it; ``H_r`` is ``proj_size`` when set, else ``H``), plus
+    ``proj_size × H`` for an LSTM's projection; biases not counted, as for a linear layer.
+    Activations (one per gate element, and the cell's ``tanh``) and the elementwise state
+    updates are counted separately, for the ``full`` convention.
+    """
+    data = getattr(x, "data", x) if type(x).__name__ == "PackedSequence" else x
+    if data is None or not hasattr(data, "shape"):
+        return {}
+    steps = _numel(data) // module.input_size  # time steps × samples
+    gates = {"LSTM": 4, "GRU": 3}.get(module.mode, 1)
+    hidden, proj = module.hidden_size, getattr(module, "proj_size", 0)
+    out = proj or hidden
+    directions = 2 if module.bidirectional else 1
+    macs = activations = elementwise = 0
+    for layer in range(module.num_layers):
+        size_in = module.input_size if layer == 0 else out * directions
+        macs += gates * (size_in * hidden + out * hidden) + proj * hidden
+        activations += {4: 5, 3: 3}.get(gates, 1) * hidden  # sigmoid/tanh per gate; LSTM's tanh(c)
+        elementwise += {4: 4, 3: 5}.get(gates, 0) * hidden  # f*c + i*g, o*tanh(c); GRU's r*, (1-z)*, z*
+    scale = steps * directions
+    return {"matmul": macs * scale, "activation": activations * scale, "elementwise": elementwise * scale}
+
+
 # ---------------------------------------------------------------- the operator table
 
 CATEGORIES: dict[str, str] = {}  # aten packet name -> category
@@ -166,6 +194,10 @@ class Convention:
 
     def handle_for(self, op: str, category: str) -> Handle | None:
         return self.handles.get(op) or self.by_category.get(category)
+
+    def counts(self, category: str) -> bool:
+        """Whether a cost of ``category`` worked out by formula (a recurrent layer's) counts here."""
+        return category in ("conv", "linear", "matmul", "attention") or category in self.by_category
 
 
 CONVENTIONS: dict[str, Convention] = {}

@@ -123,9 +123,16 @@ class DataflowRecorder(TorchFunctionMode):
 
     def __init__(self) -> None:
         super().__init__()
+        self.announced: list[tuple[str, Tensor]] = []  # (label, tensor) of the inputs of the next pass
         self._start(None)
 
+    def announce(self, inputs: list[tuple[str, Tensor]]) -> None:
+        """The inputs of the forward pass about to run, labelled (``ids: 1×128 int64``): one
+        input node each, keyword arguments included (module hooks see positional ones only)."""
+        self.announced = inputs
+
     def _start(self, root: nn.Module | None) -> None:
+        self.root = root
         self.names: dict[int, str] = {id(m): n for n, m in root.named_modules()} if root is not None else {}
         self.stack: list[_Call] = []
         self.producer: dict[int, tuple[Tensor, str]] = {}  # id(tensor) -> (tensor kept alive, node id)
@@ -136,16 +143,21 @@ class DataflowRecorder(TorchFunctionMode):
 
     # ------------------------------------------------------------ module hooks
 
+    def _input(self, t: Tensor, label: str) -> None:
+        if id(t) not in self.producer:
+            node = self._node("/input", "input", "input", "io", "", name=label)
+            self.producer[id(t)] = (t, node.id)
+
     def pre(self, module: nn.Module, args: tuple[Any, ...]) -> None:
         if self.stack and self.stack[-1].leaf:  # a module run by a leaf's own code: part of the leaf
             self.stack.append(_Call("", True, None))
             return
         if not self.stack:  # a new top-level call: the model's forward pass
             self._start(module)
+            for label, t in self.announced:
+                self._input(t, label)
             for t in tensors_in(args):
-                if id(t) not in self.producer:
-                    node = self._node("/input", "input", "input", "io", "")
-                    self.producer[id(t)] = (t, node.id)
+                self._input(t, "input")
         name: str | None = self.names.get(id(module))
         outer = self.stack[-1].name if self.stack else ""
         if module._modules:
@@ -217,6 +229,18 @@ class DataflowRecorder(TorchFunctionMode):
 
     # ------------------------------------------------------------ result
 
+    def _uncalled_containers(self, modules: dict[str, FlowModule]) -> None:
+        """Containers that hold nodes but were never called themselves (a ModuleList or
+        Sequential that forward loops over, a head whose parts are called one by one): they
+        are clusters too, with their subtree's parameters."""
+        missing = {a for node in self.nodes for a in _ancestors(node.scope)} - set(modules)
+        if not missing or self.root is None:
+            return
+        for name, module in self.root.named_modules():
+            if name in missing:
+                params = sum(p.numel() for p in module.parameters())  # each shared tensor once
+                modules[name] = FlowModule(name, module._get_name(), params)
+
     def graph(self, trace: Trace) -> FlowGraph:
         """The recorded dataflow, with parameters and expectation checks from ``trace``."""
         if not self.nodes:
@@ -228,9 +252,15 @@ class DataflowRecorder(TorchFunctionMode):
                 node.params, node.check = rec.params, rec.check
         modules = {r.name: FlowModule(r.name, r.type, r.params_total, r.check)
                    for r in trace.layers if not r.is_leaf and r.call == 1}
-        return FlowGraph(model=trace.model, input=trace.input, batch=trace.batch, nodes=self.nodes,
+        self._uncalled_containers(modules)
+        return FlowGraph(model=trace.model, inputs=trace.inputs, batch=trace.batch, nodes=self.nodes,
                          edges=self.edges, modules=modules, params=trace.totals.params,
                          macs=trace.totals.macs, not_run=[name for name, _ in trace.not_run])
+
+
+def _ancestors(scope: str) -> list[str]:
+    parts = scope.split(".") if scope else []
+    return [""] + [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
 
 
 @contextmanager
@@ -241,12 +271,16 @@ def recording() -> Iterator[DataflowRecorder]:
             t = archscope.api.trace("resnet50", analytic=False)
         graph = flow.graph(t)
     """
+    from archscope.tracer.hooks import INPUT_OBSERVERS
+
     recorder = DataflowRecorder()
     handles = [torch_module.register_module_forward_pre_hook(recorder.pre),
                torch_module.register_module_forward_hook(recorder.post)]
+    INPUT_OBSERVERS.append(recorder.announce)
     try:
         with recorder:
             yield recorder
     finally:
+        INPUT_OBSERVERS.remove(recorder.announce)
         for h in handles:
             h.remove()

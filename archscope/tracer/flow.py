@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from archscope.spec.expect import Check
+from archscope.spec.inputs import Inputs
 
 Shape = tuple[int, ...]
 
@@ -29,7 +30,7 @@ class FlowNode:
     type: str  # module type ("Conv2d", "Bottleneck") or function name ("add", "cat")
     category: str  # conv, norm, activation, pool, linear, dropout, reshape, add, concat, multiply, ...
     scope: str  # qualified name of the innermost enclosing module ("" is the root)
-    name: str = ""  # qualified module name of a module node
+    name: str = ""  # qualified module name of a module node; the label of an input node
     attrs: dict[str, object] = field(default_factory=dict)  # kernel, stride, groups, p, output...
     params: int = 0
     check: Check | None = None
@@ -64,7 +65,7 @@ class FlowModule:
 @dataclass
 class FlowGraph:
     model: str
-    input: Shape  # (C, H, W), no batch
+    inputs: Inputs  # what the model was fed
     batch: int
     nodes: list[FlowNode]
     edges: list[FlowEdge]

@@ -8,7 +8,7 @@ runs under ``torch.no_grad()``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,11 +16,12 @@ import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
+from archscope.builder.inputs import expects, labelled, materialise
 from archscope.errors import ShapeError
 from archscope.spec.expect import Expect
-from archscope.spec.sizes import fmt_shape
+from archscope.spec.inputs import Inputs, describe_all, fmt_shape
 from archscope.tracer import warmup
-from archscope.tracer.counting import CONVENTIONS, OpCounter
+from archscope.tracer.counting import CONVENTIONS, Convention, OpCounter, recurrent_cost
 from archscope.tracer.records import (
     LayerRecord,
     Shape,
@@ -52,10 +53,23 @@ def _nbytes(value: Any) -> int:
     return 0
 
 
-class _Recorder:
-    """Module hooks push and pop calls; the operator counter charges the innermost one."""
+# Called with (label, tensor) for every input, right before the forward pass: the
+# dataflow recorder names its input nodes so (module hooks do not see keyword arguments).
+INPUT_OBSERVERS: list[Callable[[list[tuple[str, Tensor]]], None]] = []
 
-    def __init__(self, model: nn.Module) -> None:
+
+class _Recorder:
+    """Module hooks push and pop calls; the operator counter charges the innermost one.
+
+    # NOTE: a recurrent layer (LSTM, GRU, RNN) is priced by formula when it returns
+    # (:func:`archscope.tracer.counting.recurrent_cost`), and the operators it runs are not:
+    # on the CPU they are one fused kernel that no counter can price (``mkldnn_rnn_layer``),
+    # on meta a loop of matmuls. The formula gives the same numbers on every device.
+    """
+
+    def __init__(self, model: nn.Module, convention: Convention) -> None:
+        self.convention = convention
+        self.recurrent = 0  # recurrent layers under way
         self.names = {id(m): n for n, m in model.named_modules()}
         self.calls: dict[int, int] = {}
         self.records: list[LayerRecord] = []
@@ -71,13 +85,21 @@ class _Recorder:
                           parent=self.stack[-1] if self.stack else None)
         self.stack.append(len(self.records))
         self.records.append(rec)
+        self.recurrent += isinstance(module, nn.RNNBase)
 
     def post(self, module: nn.Module, args: Any, output: Any) -> None:
+        if isinstance(module, nn.RNNBase):
+            self.recurrent -= 1
+            for category, cost in recurrent_cost(module, args[0] if args else None).items():
+                if self.convention.counts(category):
+                    self.charge("", category, cost, formula=True)
         rec = self.records[self.stack.pop()]
         rec.output_shapes = shapes_of(output)
         rec.output_bytes = _nbytes(output)
 
-    def charge(self, op: str, category: str, cost: int) -> None:
+    def charge(self, op: str, category: str, cost: int, formula: bool = False) -> None:
+        if self.recurrent and not formula:
+            return
         self.by_category[category] = self.by_category.get(category, 0) + cost
         if self.stack:
             self.records[self.stack[-1]].macs += cost
@@ -94,45 +116,56 @@ class _Recorder:
 @contextmanager
 def hooked(model: nn.Module, recorder: _Recorder, train: bool = False) -> Iterator[None]:
     """Hooks on every module and the requested mode, undone whatever happens."""
+    # NOTE: torch's attention "fast path" (eval mode, no grad) packs a padded batch into a
+    # nested tensor and runs fused kernels: no meta kernels, no sizes for the hooks, and the
+    # padded positions skipped. It is turned off while tracing, so the dense computation
+    # that the model defines is what is traced and counted, on every device.
     modes = [(m, m.training) for m in model.modules()]
     handles: list[RemovableHandle] = []
+    fastpath = torch.backends.mha.get_fastpath_enabled()
     try:
         for m in model.modules():
             handles.append(m.register_forward_pre_hook(recorder.pre, with_kwargs=True))
             handles.append(m.register_forward_hook(recorder.post))
         model.train(train)
+        torch.backends.mha.set_fastpath_enabled(False)
         with torch.no_grad():
             yield
     finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
         for h in handles:
             h.remove()
         for m, was_training in modes:
             m.training = was_training
 
 
-def trace_module(model: nn.Module, input_shape: tuple[int, ...], *, batch: int = 1, name: str = "model",
+def trace_module(model: nn.Module, inputs: Inputs, *, batch: int = 1, name: str = "model",
                  expectations: Mapping[str, Expect] | None = None,
                  reference_input: tuple[int, ...] | None = None, train: bool = False,
                  dtype: torch.dtype = torch.float32, convention: str = "torchvision") -> Trace:
-    """Run one forward pass of ``model`` on a zero input; record every module call and
-    price every operator by ``convention`` (see :mod:`archscope.tracer.counting`)."""
+    """Run one forward pass of ``model`` on ``inputs`` (zeros of each input's shape and dtype,
+    or the user's own tensors); record every module call and price every operator by
+    ``convention`` (see :mod:`archscope.tracer.counting`)."""
     warmup.skip_dynamo_import()  # a no-op unless the command line allowed it
     device = _device_of(model)
-    x = torch.zeros((batch, *input_shape), dtype=dtype, device=device)
-    recorder = _Recorder(model)
+    inputs = inputs.with_dtype(str(dtype).removeprefix("torch."))
+    args, kwargs = materialise(inputs, batch, device)
+    for observe in INPUT_OBSERVERS:
+        observe(labelled(inputs, args, kwargs, batch))
     rules = CONVENTIONS[convention]
+    recorder = _Recorder(model, rules)
     counter = OpCounter(rules, recorder.charge, recorder.running_type)
     with hooked(model, recorder, train):
         try:
             with counter:
-                out = model(x)
+                out = model(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 (the failing layer is reported, not the traceback)
-            raise _shape_error(exc, recorder, name, input_shape, batch) from exc
+            raise _shape_error(exc, recorder, name, model, inputs, batch) from exc
     add_inclusive_macs(recorder.records)
     totals = _totals(model)
     totals.macs = sum(r.macs for r in recorder.records) + recorder.unattributed
     totals.activation_bytes = sum(r.output_bytes for r in recorder.records if r.is_leaf)
-    trace = Trace(model=name, input=tuple(input_shape), batch=batch, device=str(device),
+    trace = Trace(model=name, inputs=inputs, batch=batch, device=str(device),
                   mode="train" if train else "eval", dtype=str(dtype).removeprefix("torch."),
                   layers=recorder.records, totals=totals, output_shapes=shapes_of(out),
                   reference_input=tuple(reference_input) if reference_input else None,
@@ -190,29 +223,35 @@ def _attribute_params(model: nn.Module, trace: Trace) -> None:
                 break
             node = _parent(node)
     called = set()
+    again: list[str] = []
     for rec in trace.layers:
         rec.params_total = subtree.get(rec.name, 0)
         if rec.call == 1:
             rec.params, rec.trainable_params, rec.buffers, rec.tied = own.get(rec.name, (0, 0, 0, []))
             called.add(rec.name)
         elif rec.call == 2:
-            trace.notes.append(f"{rec.name or 'the model'} is called more than once: its parameters "
-                               "are counted once, every call is shown")
+            again.append(rec.name or "the model")
+    if again:
+        some = ", ".join(again[:3]) + (f" and {len(again) - 3} more" if len(again) > 3 else "")
+        trace.notes.append(f"{some} {'is' if len(again) == 1 else 'are'} called more than once: "
+                           "parameters are counted once, every call is shown")
     # the topmost modules that never ran (e.g. an auxiliary head in eval mode)
     trace.not_run = [(n, subtree[n]) for n in own if n and n not in called and _parent(n) in called]
 
 
-def _shape_error(exc: Exception, recorder: _Recorder, name: str, input_shape: tuple[int, ...],
+def _shape_error(exc: Exception, recorder: _Recorder, name: str, model: nn.Module, inputs: Inputs,
                  batch: int) -> ShapeError:
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
     failing = recorder.failing()
     if failing is None or not failing.name:
         where = "in the model's own forward code"
         shapes = ""
     else:
         where = f"at layer {failing.name} ({failing.type})"
-        shapes = f" on input {', '.join(fmt_shape(s[1:], s[0]) for s in failing.input_shapes)}"
-    err = ShapeError(f"{name} cannot run on input {fmt_shape(tuple(input_shape), batch)}: it breaks "
-                     f"{where}{shapes}: {reason}")
+        shapes = f" on input {', '.join(fmt_shape(s, None) for s in failing.input_shapes)}"
+    first = expects(model)
+    word = "input" if len(inputs.leaves()) == 1 else "inputs"
+    err = ShapeError(f"{name} cannot run on {word} {describe_all(inputs, batch)}: it breaks "
+                     f"{where}{shapes}: {reason}" + (f" ({first})" if first else ""))
     err.partial = [r for r in recorder.records if r.output_shapes]  # type: ignore[attr-defined]
     return err

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from archscope.spec.expect import Check, Expect
+from archscope.spec.inputs import Inputs
 
 Shape = tuple[int, ...]
 
@@ -58,7 +59,7 @@ class Trace:
     """Everything one forward pass showed about a model."""
 
     model: str
-    input: Shape  # (C, H, W), no batch
+    inputs: Inputs  # what was fed, by name, per-sample shape, batch position and dtype; and from where
     batch: int
     device: str
     mode: str  # "eval" or "train"
@@ -74,6 +75,13 @@ class Trace:
     convention_text: str = ""
     macs_by_category: dict[str, int] = field(default_factory=dict)
     not_counted: dict[str, int] = field(default_factory=dict)  # aten op -> calls with no counting rule
+
+    @property
+    def input(self) -> Shape:
+        """The per-sample shape of the model's only input (``(C, H, W)`` for an image); ``()`` when
+        it takes several or none. For the spec analyses, whose models take one image."""
+        leaves = self.inputs.leaves()
+        return leaves[0].shape if len(leaves) == 1 else ()
 
     @property
     def checks(self) -> list[tuple[str, Check]]:

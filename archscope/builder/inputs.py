@@ -1,0 +1,247 @@
+"""Inputs meet modules: what a module takes, example inputs it declares, tensors to feed it.
+
+:mod:`archscope.spec.inputs` says what inputs are (no torch); this module looks at a
+built ``nn.Module`` to tell what it takes, and makes the tensors:
+
+- :func:`first_layer` and :func:`expects`: the first layer that fixes the input's shape
+  (a convolution, a linear layer, an embedding, a recurrent layer), and what it takes, in
+  words (``N×3×H×W float``); a 2-D convolution makes the short image forms valid;
+- :func:`declared`: inputs a model states itself: an ``example_inputs`` attribute or
+  method (tensors or shapes), timm's ``pretrained_cfg["input_size"]``;
+- :func:`from_data`: real tensors (``input_data``, ``--inputs-from``) as :class:`Inputs`,
+  shapes and dtypes taken, data never copied;
+- :func:`materialise`: the args and kwargs of one forward call, zeros of each input's
+  shape and dtype on the device (zeros are valid token ids and masks); the user's own
+  tensors where they were given and the device is theirs.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from archscope.errors import UsageError
+from archscope.spec.inputs import Input, Inputs, Tree, check_shape, dtype_name, echo, fmt_shape
+
+# Layers that fix what the model's input looks like, and the words for it. First match wins.
+_RNN_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+
+
+def _conv_words(m: Any) -> str:
+    rank = len(m.kernel_size)
+    dims = {1: "L", 2: "H×W", 3: "D×H×W"}.get(rank, "…")
+    return f"N×{m.in_channels}×{dims} float"
+
+
+def _rnn_words(m: Any) -> str:
+    return f"{'N×L' if m.batch_first else 'L×N'}×{m.input_size} float"
+
+
+EXPECTS: tuple[tuple[type[nn.Module], Any], ...] = (
+    (nn.modules.conv._ConvNd, _conv_words),
+    (nn.Linear, lambda m: f"N×…×{m.in_features} float (last dimension {m.in_features})"),
+    (nn.Bilinear, lambda m: f"two inputs N×…×{m.in1_features} and N×…×{m.in2_features} float"),
+    (nn.Embedding, lambda m: f"integer ids N×L (int64, values below {m.num_embeddings})"),
+    (nn.EmbeddingBag, lambda m: f"integer ids (int64, values below {m.num_embeddings})"),
+    (nn.RNNBase, _rnn_words),
+    (nn.MultiheadAttention, lambda m: f"query, key and value of {m.embed_dim} features "
+                                      f"({'N×L' if m.batch_first else 'L×N'}×{m.embed_dim} float)"),
+    (nn.LayerNorm, lambda m: f"N×…×{'×'.join(map(str, m.normalized_shape))} float"),
+)
+
+
+def first_layer(model: nn.Module) -> tuple[str, nn.Module] | None:
+    """The first module, in definition order, of a kind that fixes the input's shape."""
+    for name, module in model.named_modules():
+        if any(isinstance(module, kind) for kind, _ in EXPECTS):
+            return name, module
+    return None
+
+
+def expects(model: nn.Module) -> str | None:
+    """``its first layer, stem.0 (Conv2d), takes N×3×H×W float``, or None."""
+    found = first_layer(model)
+    if found is None:
+        return None
+    name, module = found
+    words = next(describe(module) for kind, describe in EXPECTS if isinstance(module, kind))
+    return f"its first layer, {name or 'the model'} ({module._get_name()}), takes {words}"
+
+
+def image_channels(model: nn.Module) -> int | None:
+    """The channels of the image a model takes, when its first layer is a 2-D convolution."""
+    found = first_layer(model)
+    if found is not None and isinstance(found[1], nn.Conv2d):
+        return int(found[1].in_channels)
+    return None
+
+
+def forward_parameters(model: nn.Module) -> list[inspect.Parameter] | None:
+    try:
+        return list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):
+        return None
+
+
+def forward_names(model: nn.Module) -> list[str]:
+    """Names of forward's positional parameters (labels for positional inputs)."""
+    params = forward_parameters(model) or []
+    return [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def takes_no_input(model: nn.Module) -> bool:
+    """Whether forward can be called with no arguments at all."""
+    params = forward_parameters(model)
+    if params is None:
+        return False
+    return all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params)
+
+
+# ---------------------------------------------------------------- inputs a model declares
+
+
+def declared(model: nn.Module) -> tuple[Inputs, int | None] | None:
+    """Inputs the model states, and their batch: ``example_inputs`` (attribute or method), or
+    timm's ``pretrained_cfg["input_size"]``; None when it states none."""
+    example = getattr(model, "example_inputs", None)
+    if example is not None:
+        if callable(example):
+            try:
+                example = example()
+            except Exception as exc:  # noqa: BLE001 (user code)
+                raise UsageError(f"the model's example_inputs() failed: {type(exc).__name__}: "
+                                 f"{' '.join(str(exc).split())[:300]}") from None
+        return from_example(example, "the model's example_inputs", model)
+    cfg = getattr(model, "pretrained_cfg", None)
+    size = cfg.get("input_size") if isinstance(cfg, Mapping) else None
+    if isinstance(size, (tuple, list)) and len(size) == 3 and all(isinstance(d, int) for d in size):
+        return Inputs((Input("x", tuple(size)),), source="timm's pretrained_cfg input_size"), None
+    return None
+
+
+def from_example(value: Any, source: str, model: nn.Module | None = None,
+                 batch_dim: int | None = 0) -> tuple[Inputs, int | None]:
+    """Example inputs as a function or attribute returns them: a tensor (one argument), a
+    tuple or list (positional arguments), a dict (keyword arguments) or a pair ``(args,
+    kwargs)``; tensors, or shapes (``torch.Size``) of float inputs with their batch."""
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], (tuple, list)) and isinstance(
+            value[1], Mapping):
+        args, kwargs = tuple(value[0]), dict(value[1])
+    elif isinstance(value, Mapping):
+        args, kwargs = (), dict(value)
+    elif isinstance(value, (tuple, list)) and not _is_shape(value):
+        args, kwargs = tuple(value), {}
+    else:
+        args, kwargs = (value,), {}
+    names = forward_names(model) if model is not None else []
+    return from_data(args, kwargs, source, names, batch_dim)
+
+
+def from_data(args: tuple[Any, ...], kwargs: Mapping[str, Any], source: str, names: list[str] | None = None,
+              batch_dim: int | None = 0) -> tuple[Inputs, int | None]:
+    """Real tensors (or shapes) as :class:`Inputs` and the batch they hold.
+
+    The batch is the size of ``batch_dim`` in the first tensor; every tensor whose
+    ``batch_dim`` has that size is marked as batched there, the others (an LSTM's ``h0``,
+    ``num_layers×N×H``) are fed as they are."""
+    names = names or []
+    leaves: list[tuple[str, Any]] = []
+
+    def tree(value: Any, label: str, depth: int) -> Tree:
+        if depth > 16:
+            raise UsageError(f"{source}: inputs nested more than 16 levels deep")
+        if isinstance(value, Tensor) or _is_shape(value):
+            leaves.append((label, value))
+            return Input(label, ())  # placeholder, replaced below
+        if isinstance(value, Mapping):
+            return {str(k): tree(v, f"{label}.{k}" if label else str(k), depth + 1) for k, v in value.items()}
+        if isinstance(value, (tuple, list)):
+            items = [tree(v, f"{label}[{i}]", depth + 1) for i, v in enumerate(value)]
+            return tuple(items) if isinstance(value, tuple) else items
+        raise UsageError(f"{source}: cannot feed a {type(value).__name__} ({echo(value)}) to the model: "
+                         "inputs are tensors, shapes (torch.Size), or tuples, lists and dicts of them")
+
+    arg_trees = tuple(tree(v, names[i] if i < len(names) else f"input{i}", 0) for i, v in enumerate(args))
+    kw_trees = {str(k): tree(v, str(k), 0) for k, v in kwargs.items()}
+    batch = _batch_of([v for _, v in leaves], batch_dim)
+    made = iter([_leaf(label, v, batch, batch_dim) for label, v in leaves])
+    inputs = Inputs(arg_trees, kw_trees, source).map(lambda _: next(made))
+    return inputs, batch
+
+
+def _is_shape(value: Any) -> bool:
+    return isinstance(value, torch.Size)
+
+
+def _dims(value: Any) -> tuple[int, ...]:
+    return tuple(int(d) for d in (value if _is_shape(value) else value.shape))
+
+
+def _batch_of(values: list[Any], batch_dim: int | None) -> int | None:
+    if batch_dim is None:
+        return None
+    for v in values:
+        dims = _dims(v)
+        if len(dims) > batch_dim:
+            return dims[batch_dim]
+    return None
+
+
+def _leaf(label: str, value: Any, batch: int | None, batch_dim: int | None) -> Input:
+    dims = _dims(value)
+    dtype = "float32" if _is_shape(value) else dtype_name(str(value.dtype), f"dtype of input {label!r}")
+    tensor = value if isinstance(value, Tensor) else None
+    if batch is not None and batch_dim is not None and len(dims) > batch_dim and dims[batch_dim] == batch:
+        return Input(label, dims[:batch_dim] + dims[batch_dim + 1:], dtype, batch_dim, tensor)
+    return Input(label, dims, dtype, None, tensor)
+
+
+# ---------------------------------------------------------------- tensors to feed
+
+
+def materialise(inputs: Inputs, batch: int, device: torch.device) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The args and kwargs of one forward call on ``device``."""
+    made = inputs.map(lambda leaf: _tensor(leaf, batch, device))
+    return tuple(made.args), dict(made.kwargs)
+
+
+def _tensor(leaf: Input, batch: int, device: torch.device) -> Any:
+    shape = leaf.full_shape(batch)
+    value = leaf.value
+    if isinstance(value, Tensor) and tuple(value.shape) == shape and value.device == device:
+        return value  # the user's own data, as given (never copied)
+    dtype = getattr(torch, leaf.dtype or "float32")
+    if isinstance(value, Tensor) and tuple(value.shape) == shape and device.type != "meta":
+        return value.to(device)
+    return torch.zeros(check_shape(shape, f"input {leaf.name!r}") if shape else (), dtype=dtype, device=device)
+
+
+def labelled(inputs: Inputs, args: tuple[Any, ...], kwargs: Mapping[str, Any], batch: int) -> list[tuple[str, Any]]:
+    """(``x 1×20 float32``, tensor) for every input tensor fed, in order."""
+    tensors: list[Any] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, Tensor):
+            tensors.append(value)
+        elif isinstance(value, Mapping):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, (tuple, list)):
+            for v in value:
+                walk(v)
+
+    walk((args, list(kwargs.values())))
+    return [(f"{leaf.name}: {fmt_shape(leaf.full_shape(batch), None)} {leaf.dtype}", t)
+            for leaf, t in zip(inputs.leaves(), tensors, strict=False)]
+
+
+def with_batch(inputs: Inputs, batch: int, old: int | None) -> Inputs:
+    """Inputs taken from data at batch ``old`` fed at ``batch``: the data is dropped (zeros fed)."""
+    if old is None or batch == old:
+        return inputs
+    return inputs.map(lambda leaf: replace(leaf, value=None) if leaf.batch_dim is not None else leaf)
