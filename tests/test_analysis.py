@@ -17,6 +17,7 @@ from archscope.analysis.symbolic import Floor, shape_at, shape_text, symbolic
 from archscope.cli.main import app
 from archscope.errors import ShapeError, SpecError
 from archscope.spec import nodes as sn
+from archscope.spec.inputs import single_input
 from archscope.spec.layout import layout
 from archscope.tracer.analytic import analytic_trace
 
@@ -47,7 +48,7 @@ def test_symbolic_shapes_macs_and_memory_agree_with_traces_at_five_sizes(name: s
         for site in lay.sites:
             if site.module is not None:
                 assert shape_at(all_modules[site.module].out_shape, h, w) == site.out_shape, (site.module, h, w)
-        trace = analytic_trace(spec, (spec.input[0], h, w), batch=n)
+        trace = analytic_trace(spec, single_input((spec.input[0], h, w)), batch=n)
         assert trace is not None
         for rec in trace.layers:
             assert (n, *shape_at(modules[rec.name].out_shape, h, w)) == rec.output_shape, (rec.name, h, w)

@@ -13,6 +13,7 @@ import pytest
 from archscope import api, zoo
 from archscope.builder import resolve
 from archscope.report import render_json
+from archscope.spec.inputs import single_input
 from archscope.spec.layout import layout
 from archscope.tracer.analytic import analytic_trace
 from archscope.tracer.counting import CONVENTIONS
@@ -27,9 +28,9 @@ def _both(target: str, shape: tuple[int, int, int] | None, batch: int) -> tuple[
     assert spec is not None
     shape = shape or spec.input
     expectations = layout(spec).expectations()
-    computed = analytic_trace(spec, shape, batch=batch, name=spec.name)
+    computed = analytic_trace(spec, single_input(shape), batch=batch, name=spec.name)
     assert computed is not None
-    traced = trace_module(resolved.module("meta"), shape, batch=batch, name=spec.name,
+    traced = trace_module(resolved.module("meta"), single_input(shape), batch=batch, name=spec.name,
                           expectations=expectations, reference_input=spec.input)
     a, b = json.loads(render_json(computed)), json.loads(render_json(traced))
     assert (a.pop("device"), b.pop("device")) == ("spec", "meta")
@@ -56,8 +57,8 @@ def test_user_spec_file_computed_equals_traced() -> None:
 
 def test_inputs_the_layout_cannot_place_fall_back_to_the_tracer() -> None:
     spec = zoo.get("lenet5").spec()
-    assert analytic_trace(spec, (1, 64, 64)) is None  # fc1 is built for 16×5×5 features
-    assert analytic_trace(zoo.get("alexnet").spec(), (3, 32, 32)) is None  # too small
+    assert analytic_trace(spec, single_input((1, 64, 64))) is None  # fc1 is built for 16×5×5 features
+    assert analytic_trace(zoo.get("alexnet").spec(), single_input((3, 32, 32))) is None  # too small
     t = api.trace("inception_v3", input_size=97)  # the eval path runs; the aux head would not fit
     assert t.device == "meta" and t.output_shapes == [(1, 1000)]
 

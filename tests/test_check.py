@@ -76,9 +76,11 @@ def changed_layers(result: Result) -> list[str]:
 def test_snapshot_file_is_named_by_model_and_input_and_holds_every_layer(project: Path) -> None:
     assert sorted(p.name for p in (project / "arch").iterdir()) == ["build_net@3x32x32.json", "lenet5@1x32x32.json"]
     data = json.loads(Path(SNAP).read_text())
-    assert data["schema"] == "archscope.snapshot/1"
+    assert data["schema"] == "archscope.snapshot/2"
     assert data["model"] == {"kind": "import", "target": "net.py:build_net"}
-    assert (data["name"], data["input"], data["batch"], data["mode"]) == ("build_net", [3, 32, 32], 1, "eval")
+    assert data["inputs"] == {"args": [{"name": "input", "shape": [1, 3, 32, 32], "dtype": "float32", "batch_dim": 0}],
+                              "kwargs": {}}
+    assert (data["name"], data["batch"], data["mode"]) == ("build_net", 1, "eval")
     names = [layer["name"] for layer in data["layers"]]
     assert names == ["", "stem", "stem_relu", "down", "down_relu", "conv", "conv_relu", "pool", "flat", "fc"]
     down = data["layers"][3]
@@ -241,16 +243,17 @@ def test_a_model_that_no_longer_builds_fails_with_exit_1(project: Path) -> None:
     (lambda text: text[: len(text) // 2], "not valid JSON"),
     (lambda text: "", "not valid JSON"),
     (lambda text: "[1, 2]", "no JSON object"),
-    (lambda text: text.replace("archscope.snapshot/1", "archscope.snapshot/9"), "schema is 'archscope.snapshot/9'"),
+    (lambda text: text.replace("archscope.snapshot/2", "archscope.snapshot/9"), "schema is 'archscope.snapshot/9'"),
     (lambda text: text.replace('"totals"', '"total"'), "missing totals"),
-    (lambda text: text.replace('"input": [3, 32, 32]', '"input": "3x32x32"'), "input must be [C, H, W]"),
+    (lambda text: text.replace('"shape": [1, 3, 32, 32]', '"shape": "1x3x32x32"'), "inputs: an input needs"),
+    (lambda text: text.replace('"batch_dim": 0', '"batch_dim": 3'), "batch_dim 3 does not hold the batch"),
     (lambda text: text.replace('"batch": 1', '"batch": 0'), "batch must be a positive integer"),
     (lambda text: text.replace('"kind": "import"', '"kind": "pip"'), "model.kind"),
     (lambda text: text.replace('"params": 448', '"params": "448"'), "layers[1]: params and macs"),
     (lambda text: text.replace('"output_shapes": [[1, 16, 32, 32]], ', '', 1), "layers[1]: missing output_shapes"),
     (lambda text: text.replace('"totals": {', '"totals": {"x": 1, "y": [], ').replace('"params": 14666', '"p": 1'),
      "totals must hold"),
-], ids=["truncated", "empty", "array", "schema", "missing-key", "input", "batch", "kind", "layer-type",
+], ids=["truncated", "empty", "array", "schema", "missing-key", "input", "batch-dim", "batch", "kind", "layer-type",
         "layer-key", "totals"])
 def test_corrupt_snapshot_exits_2_naming_the_file_and_why(project: Path, mutate: object, reason: str) -> None:
     path = Path(SNAP)
@@ -406,7 +409,7 @@ def test_zoo_snapshots_in_tests_arch_are_current(monkeypatch: pytest.MonkeyPatch
     assert result.exit_code == 0, result.output
     for path in ARCH.glob("*.json"):
         data = files.load(path)
-        assert data["model"]["kind"] == "zoo" and path.name == files.filename(data["name"], data["input"], 1)
+        assert data["model"]["kind"] == "zoo" and path.name == files.filename(data)
         assert path.read_text() == files.dumps(data)  # as archscope writes them
     assert sum(p.stat().st_size for p in ARCH.glob("*.json")) < 100_000
 
@@ -421,7 +424,7 @@ def test_zoo_snapshots_are_those_of_the_built_modules() -> None:
     hooks = {"analytic": False} if "analytic" in inspect.signature(trace).parameters else {}
     for path in sorted(ARCH.glob("*.json")):
         data = files.load(path)
-        traced = trace(data["model"]["target"], input_size=tuple(data["input"]), **hooks)  # type: ignore[arg-type]
+        traced = trace(data["model"]["target"], input_size=files.inputs_of(data), **hooks)  # type: ignore[arg-type]
         assert files.dumps(files.make(traced, "zoo", data["model"]["target"])) == path.read_text(), path.name
 
 
@@ -639,7 +642,7 @@ def test_ci_doc_commands_run_and_the_snapshot_is_the_documented_one(doc_project:
         result = run(*shlex.split(command)[1:])
         assert result.exit_code == 0, (command, result.output)
     written = Path("tests/arch/build_net@3x224x224.json").read_text().splitlines()
-    (documented,) = [b for b in _blocks("json") if "archscope.snapshot/1" in b]
+    (documented,) = [b for b in _blocks("json") if "archscope.snapshot/2" in b]
     for line in documented.splitlines():
         assert line.rstrip(",") in [w.rstrip(",") for w in written], line
     assert Path("archscope-junit.xml").exists()
@@ -686,3 +689,40 @@ def test_ci_doc_says_what_ci_runs() -> None:
     assert "archscope check --zoo" in ci and "archscope check tests/arch/" in ci
     for path in ARCH.glob("*.json"):
         assert path.name.split("@")[0] in CI_DOC.split("## Where this runs", 1)[1]
+
+
+PLUGIN_LM = '''\
+import torch
+from torch import nn
+
+
+class LM(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(100, 16)
+        self.head = nn.Linear(16, 100)
+
+    def forward(self, ids, mask=None):
+        return self.head(self.embed(ids))
+
+
+def test_lm(archscope_snapshot):
+    archscope_snapshot(LM(), ["12:int64", "mask=12:bool"])
+
+
+def test_lm_data(archscope_snapshot):
+    archscope_snapshot(LM(), input_data=(torch.zeros(2, 12, dtype=torch.int64),), name="lm_data")
+'''
+
+
+def test_plugin_takes_any_inputs_and_names_snapshots_by_them(pytester: pytest.Pytester,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    pytester.makepyfile(test_lm=PLUGIN_LM)
+    pytester.runpytest("--archscope-update").assert_outcomes(passed=2)
+    names = sorted(p.name for p in (pytester.path / "__archscope__").iterdir())
+    assert names == ["LM@12-int64+mask=12-bool.json", "lm_data@2x12-int64.json"]
+    data = files.load(pytester.path / "__archscope__" / names[0])
+    assert [leaf["dtype"] for leaf in data["inputs"]["args"]] + [data["inputs"]["kwargs"]["mask"]["dtype"]] == [
+        "int64", "bool"]
+    pytester.runpytest().assert_outcomes(passed=2)

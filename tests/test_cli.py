@@ -34,7 +34,7 @@ def test_version_from_the_console_script_and_python_m() -> None:
 def test_summary_resnet50_defaults_to_the_reference_input_and_checks_its_shapes() -> None:
     code, out, _ = run("summary", "resnet50")
     assert code == 0
-    assert "Input: 1×3×224×224" in out and "Output: 1×1000" in out
+    assert "Input: x 1×3×224×224 float32" in out and "Output: 1×1000" in out
     assert "Total params: 25,557,032" in out  # torchvision's published count
     assert "Total MACs: 4.09G (4,089,184,256)" in out  # torchvision's 4.089 GMACs
     assert "expected shapes: 7 checked, 7 match" in out
@@ -43,7 +43,7 @@ def test_summary_resnet50_defaults_to_the_reference_input_and_checks_its_shapes(
 def test_summary_batch_and_depth() -> None:
     code, out, _ = run("summary", "vgg16_bn", "--input", "224", "--batch", "8", "--depth", "2")
     assert code == 0
-    assert "Input: 8×3×224×224" in out and "Output: 8×1000" in out
+    assert "Input: x 8×3×224×224 float32" in out and "Output: 8×1000" in out
     assert "│   43 " in out  # depth 2 shows the layers inside `features`, indented
     assert "8×512×7×7" in out
 
@@ -51,7 +51,7 @@ def test_summary_batch_and_depth() -> None:
 def test_summary_lenet5_is_the_seed_documents_network() -> None:
     code, out, _ = run("summary", "lenet5")
     assert code == 0
-    assert "Input: 1×1×32×32" in out and "Output: 1×10" in out  # the seed prints torch.Size([1, 10])
+    assert "Input: x 1×1×32×32 float32" in out and "Output: 1×10" in out  # the seed prints torch.Size([1, 10])
     assert "Total params: 61,706" in out  # 156 + 2,416 + 48,120 + 10,164 + 850
 
 
@@ -86,7 +86,7 @@ def test_summary_of_a_user_spec_file_and_user_modules(monkeypatch: pytest.Monkey
     finally:
         for name in [m for m in sys.modules if m == "clipkg" or m.startswith("clipkg.")]:
             del sys.modules[name]
-    assert code == 0 and "Input: 1×3×64×64" in out and "Output: 1×100" in out
+    assert code == 0 and "Input: x 1×3×64×64 float32" in out and "Output: 1×100" in out
 
 
 BAD = [
@@ -94,7 +94,7 @@ BAD = [
     (["summary", "resnet5O"], 2, ["unknown model 'resnet5O'", "Did you mean", "resnet50"]),
     (["summary", "resnet50", "--input", "abc"], 2, ["cannot read input size 'abc'"]),
     (["summary", "resnet50", "--input", "3x0x224"], 2, ["cannot read input size"]),
-    (["summary", "alexnet", "--input", "32"], 1, ["alexnet cannot run on input 1×3×32×32", "features.12"]),
+    (["summary", "alexnet", "--input", "32"], 1, ["alexnet cannot run on input x 1×3×32×32 float32", "features.12"]),
     (["summary", "resnet50", "--device", "cuda"], 2, ["device 'cuda' is not usable"]),
     (["summary", "resnet50", "--device", "tpu9"], 2, ["unknown device 'tpu9'"]),
     (["summary", "nosuchpkg.models:Net"], 1, ["cannot import 'nosuchpkg.models'"]),

@@ -16,6 +16,7 @@ from torch import nn
 import archscope
 from archscope import zoo
 from archscope.builder import resolve
+from archscope.spec.inputs import single_input
 from archscope.tracer.hooks import trace_module
 
 REFERENCE = json.loads((Path(__file__).resolve().parent.parent / "archscope" / "zoo" /
@@ -24,7 +25,7 @@ REFERENCE = json.loads((Path(__file__).resolve().parent.parent / "archscope" / "
 
 def macs(model: nn.Module, shape: tuple[int, ...], batch: int = 1, convention: str = "torchvision",
          device: str = "meta") -> int:
-    return trace_module(model.to(device), shape, batch=batch, convention=convention).totals.macs
+    return trace_module(model.to(device), single_input(shape), batch=batch, convention=convention).totals.macs
 
 
 # ---------------------------------------------------------------- analytic formulas
@@ -66,7 +67,7 @@ def test_functional_ops_in_user_forward_code_are_counted() -> None:
                 + n * 4 * 10 * 8 * 16  # matmul
                 + n * 16 * 16 * (4 * 10)  # einsum: contract c and h
                 + n * 16 * 16 * 8)  # F.linear
-    t = trace_module(Functional().to("meta"), (3, 10, 8), batch=n)
+    t = trace_module(Functional().to("meta"), single_input((3, 10, 8)), batch=n)
     assert t.totals.macs == expected
     root = t.layers[0]
     assert root.name == "" and root.macs == expected  # charged to the module that ran them
@@ -122,7 +123,7 @@ def test_transformer_block_from_functional_ops() -> None:
             + n * heads * length * length * (d // heads) * 2  # scores and weighted sum
             + n * length * d * d  # proj
             + 2 * n * length * d * 4 * d)  # mlp
-    t = trace_module(Block(d, heads).to("meta"), (length, d), batch=n)
+    t = trace_module(Block(d, heads).to("meta"), single_input((length, d)), batch=n)
     assert t.totals.macs == hand
     assert set(t.macs_by_category) == {"linear", "matmul"}
 
@@ -132,7 +133,7 @@ def test_an_operator_without_a_rule_is_listed_not_silently_zero() -> None:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return torch.fft.fft2(x).real + torch.cumprod(x, 1)
 
-    t = trace_module(Odd(), (3, 4, 4))
+    t = trace_module(Odd(), single_input((3, 4, 4)))
     assert "aten.cumprod" in t.not_counted
     assert any(op.startswith("aten._fft") for op in t.not_counted)
 
@@ -143,8 +144,8 @@ def test_an_operator_without_a_rule_is_listed_not_silently_zero() -> None:
 @pytest.mark.parametrize("name", ["resnet18", "vgg11_bn", "lenet5"])
 def test_batch_scaling_is_exact(name: str) -> None:
     target = resolve(name)
-    one = trace_module(target.module("meta"), target.spec.input, batch=1).totals.macs  # type: ignore[union-attr]
-    eight = trace_module(target.module("meta"), target.spec.input, batch=8).totals.macs  # type: ignore[union-attr]
+    one = trace_module(target.module("meta"), single_input(target.spec.input), batch=1).totals.macs  # type: ignore[union-attr]
+    eight = trace_module(target.module("meta"), single_input(target.spec.input), batch=8).totals.macs  # type: ignore[union-attr]
     assert eight == 8 * one
 
 
@@ -159,7 +160,7 @@ def test_modules_called_twice_cost_twice_and_tied_weights_count_once() -> None:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.dec(self.enc(self.enc(x)))
 
-    t = trace_module(Twice(), (20,), batch=5)
+    t = trace_module(Twice(), single_input((20,)), batch=5)
     assert t.totals.macs == 3 * 5 * 20 * 20
     assert t.totals.params == 20 * 20 + 20 + 20  # one weight, two biases
     calls = [(r.name, r.call, r.params, r.macs) for r in t.layers if r.depth == 1]

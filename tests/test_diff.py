@@ -148,7 +148,7 @@ def test_snapshot_file_against_the_model_now(specs: Path) -> None:
     assert any("is a snapshot" in n and "not compared" in n for n in d.notes)
     assert diff_targets(snap, "v1.yaml").count("changed") == 0
     code, _, err = run("diff", snap, "v2.yaml", "--input", "64")
-    assert code == 2 and "snapshot taken at input 3x32x32" in err
+    assert code == 2 and "snapshot taken at input 1×3×32×32 float32" in err
     Path("broken.json").write_text(Path(snap).read_text(encoding="utf-8")[:300])
     code, _, err = run("diff", "broken.json", "v1.yaml")
     assert code == 2 and "may be truncated" in err and "Traceback" not in err
@@ -173,9 +173,9 @@ def test_import_paths(monkeypatch: pytest.MonkeyPatch) -> None:
                                                     "padding": (1, 1), "dilation": (1, 1), "groups": 1,
                                                     "bias": False}
     # a model with no reference input takes the other's
-    assert diff_targets("resnet50", f"{MYNET}:Net").b.input == (3, 224, 224)
+    assert diff_targets("resnet50", f"{MYNET}:Net").b.input_text == "1×3×224×224 float32"
     code, _, err = run("diff", f"{MYNET}:Net", f"{MYNET}:build_net")
-    assert code == 2 and "has no reference input size: pass one with --input" in " ".join(err.split())
+    assert code == 2 and "states no input size: pass one with --input" in " ".join(err.split())
 
 
 def test_spec_and_module_attributes_agree() -> None:

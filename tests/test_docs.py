@@ -12,6 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from archscope.cli.main import app
+from archscope.spec.inputs import single_input
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -30,6 +31,7 @@ def _commands(text: str) -> list[str]:
 @pytest.fixture
 def in_tmp_with_docs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "docs").symlink_to(ROOT / "docs")
+    (tmp_path / "tests").symlink_to(ROOT / "tests")  # the corpus of user models the docs use
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -86,7 +88,7 @@ def test_spec_doc_error_example_is_what_archscope_says(in_tmp_with_docs: Path) -
 def _counted(module: object, shape: tuple[int, ...], convention: str = "torchvision", batch: int = 1) -> int:
     from archscope.tracer.hooks import trace_module
 
-    return trace_module(module, shape, batch=batch, convention=convention).totals.macs  # type: ignore[arg-type]
+    return trace_module(module, single_input(shape), batch=batch, convention=convention).totals.macs  # type: ignore[arg-type]
 
 
 def test_counting_doc_worked_examples() -> None:
@@ -112,6 +114,46 @@ def test_counting_doc_worked_examples() -> None:
         _counted(Attention(), (4, 10, 8), batch=2),
         _counted(nn.BatchNorm2d(64).to("meta"), (64, 56, 56), "fvcore"),
         _counted(nn.AdaptiveAvgPool2d(1), (2048, 7, 7), "fvcore"),
+        _counted(nn.LSTM(20, 30, num_layers=2, batch_first=True).to("meta"), (7, 20), batch=4),
     ]
     assert measured == documented
     assert _counted(nn.BatchNorm2d(64).to("meta"), (64, 56, 56)) == 0
+
+
+INPUTS_DOC = (ROOT / "docs" / "inputs.md").read_text(encoding="utf-8")
+
+
+def _table_examples(doc: str) -> list[tuple[str, str]]:
+    """(command, what the footer says was fed) from the rows of docs/inputs.md's table."""
+    rows = re.findall(r"^\| [^|]+ \| `(archscope [^`]+)` \| `([^`]+)` \|$", doc, re.M)
+    return [(command, fed) for command, fed in rows]
+
+
+@pytest.mark.parametrize(("command", "fed"), _table_examples(INPUTS_DOC))
+def test_inputs_doc_table_commands_feed_what_it_says(command: str, fed: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    result = CliRunner().invoke(app, shlex.split(command)[1:])
+    assert result.exit_code == 0, result.output
+    footer = " ".join(line for line in result.output.splitlines() if line.startswith("Input"))
+    for part in fed.split(", "):
+        assert part in footer, (part, footer)
+
+
+def test_inputs_doc_has_its_examples() -> None:
+    assert len(_table_examples(INPUTS_DOC)) >= 6
+
+
+def test_inputs_doc_commands_and_error_are_what_archscope_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    for command in _commands(INPUTS_DOC):
+        result = CliRunner().invoke(app, shlex.split(command)[1:])
+        assert result.exit_code == 0, (command, result.output)
+    documented = " ".join(re.search(r"```\n(archscope: error: MLP.*?)```", INPUTS_DOC, re.S).group(1).split())  # type: ignore[union-attr]
+    result = CliRunner().invoke(app, ["summary", "tests/user_corpus.py:MLP", "--input", "3x20x21"])
+    assert result.exit_code == 1 and documented in " ".join(result.output.split())
+
+
+def test_inputs_doc_python_example_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "tests"))
+    (code,) = _blocks(INPUTS_DOC, "python")
+    exec(compile(code, "docs/inputs.md", "exec"), {})  # noqa: S102

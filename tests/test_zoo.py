@@ -16,6 +16,7 @@ from torchvision_procedure import PROCEDURE, deterministic_fill, functional_inpu
 from archscope import zoo
 from archscope.builder import resolve
 from archscope.spec import layout
+from archscope.spec.inputs import single_input
 from archscope.tracer.hooks import trace_module
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,7 +77,7 @@ def test_module_outputs_equal_torchvision(name: str) -> None:
     fixture = _fixture(name)
     theirs = {k: tuple(v) for k, v in fixture["module_outputs"].items()}
     target = resolve(name)
-    trace = trace_module(target.module("meta"), target.spec.input, batch=1)  # type: ignore[union-attr]
+    trace = trace_module(target.module("meta"), single_input(target.spec.input), batch=1)  # type: ignore[union-attr]
     ours = {r.name: r.output_shape for r in trace.layers if r.call == 1}
     shared = set(ours) & set(theirs)
     assert len(shared) >= 0.8 * len(theirs)
@@ -120,13 +121,13 @@ def test_every_expectation_holds_at_the_reference_input(name: str, batch: int) -
     spec = target.spec
     assert spec is not None
     expectations = layout(spec).expectations()
-    trace = trace_module(target.module("meta"), spec.input, batch=batch, expectations=expectations,
+    trace = trace_module(target.module("meta"), single_input(spec.input), batch=batch, expectations=expectations,
                          reference_input=spec.input)
     assert len(trace.checks) + len(trace.unchecked) == len(expectations) > 0
     assert trace.mismatches == []
     if trace.unchecked:  # expectations inside auxiliary heads: those run only in training
         # (batch >= 2: BatchNorm in training needs more than one value per channel)
-        trace = trace_module(target.module("meta"), spec.input, batch=max(batch, 2), train=True,
+        trace = trace_module(target.module("meta"), single_input(spec.input), batch=max(batch, 2), train=True,
                              expectations=expectations, reference_input=spec.input)
         assert (len(trace.checks), trace.unchecked, trace.mismatches) == (len(expectations), [], [])
 
@@ -138,7 +139,7 @@ def test_layout_shapes_agree_with_the_traced_module(name: str) -> None:
     spec = target.spec
     assert spec is not None
     lay = layout(spec)
-    trace = trace_module(target.module("meta"), spec.input, batch=2)
+    trace = trace_module(target.module("meta"), single_input(spec.input), batch=2)
     traced = {r.name: r.output_shape for r in trace.layers if r.call == 1}
     for site in lay.sites:
         if site.module and site.module in traced:
@@ -158,7 +159,8 @@ def test_a_wrong_expectation_is_reported_as_a_mismatch() -> None:
 
     with torch.device("meta"):
         module = build_spec(wrong)
-    trace = trace_module(module, wrong.input, expectations=layout(wrong).expectations(), reference_input=wrong.input)
+    trace = trace_module(module, single_input(wrong.input), expectations=layout(wrong).expectations(),
+                         reference_input=wrong.input)
     assert [(n, c.actual) for n, c in trace.mismatches] == [("layer2", (1, 128, 28, 28))]
 
 
