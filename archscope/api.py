@@ -187,24 +187,27 @@ def _traced(resolved: Target, sources: dict[str, Any], batch: int, device: torch
                         convention=convention)
 
 
-_META_WORDS = ("meta tensor", "meta kernel", "meta device", "data-dependent", "data dependent", "on meta",
-               "fake impl")
+_META_WORDS = ("meta tensor", "meta kernel", "meta device", "device meta", "data-dependent", "data dependent",
+               "on meta", "fake impl")
 
 
 def meta_unsupported(exc: BaseException) -> str | None:
-    """Why ``exc`` (from building or running on meta) says the model needs real data, or None."""
+    """Why ``exc`` (from building or running on meta) says the model needs real data, or None.
+    Torch's own error, the innermost of the chain, is the one read."""
+    chain: list[BaseException] = []
     cause: BaseException | None = exc
-    while cause is not None:
-        text = " ".join(str(cause).split())
-        text = text.split(" failed: ", 1)[-1]  # "calling 'x' failed: NotImplementedError: ..."
+    while cause is not None and cause not in chain:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    for cause in reversed(chain):
+        if type(cause).__name__ in ("DataDependentOutputException", "GuardOnDataDependentSymNode"):
+            return "its forward depends on the data"
+        text = " ".join(str(cause).split()).split(" failed: ", 1)[-1]  # "calling 'x' failed: ..."
         low = text.lower()
         if any(w in low for w in _META_WORDS) or (isinstance(cause, NotImplementedError) and "meta" in low):
             op = next((w for w in text.split() if w.startswith("aten::")), "")
             return (f"{op.rstrip(':')} has no meta kernel" if op
                     else text[:160].rstrip(".") + ("…" if len(text) > 160 else ""))
-        if type(cause).__name__ in ("DataDependentOutputException", "GuardOnDataDependentSymNode"):
-            return "its forward depends on the data"
-        cause = cause.__cause__ or cause.__context__
     return None
 
 

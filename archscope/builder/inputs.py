@@ -121,7 +121,31 @@ def declared(model: nn.Module) -> tuple[Inputs, int | None] | None:
     size = cfg.get("input_size") if isinstance(cfg, Mapping) else None
     if isinstance(size, (tuple, list)) and len(size) == 3 and all(isinstance(d, int) for d in size):
         return Inputs((Input("x", tuple(size)),), source="timm's pretrained_cfg input_size"), None
-    return None
+    return _transformers_inputs(model)
+
+
+MAX_TOKENS = 512  # a transformers model's declared sequence length is capped here (GPT-2 allows 1024)
+
+
+def _transformers_inputs(model: nn.Module) -> tuple[Inputs, int | None] | None:
+    """A transformers model's ``main_input_name`` at the sizes its config gives: token ids
+    of ``max_position_embeddings`` (at most 512), images of ``image_size``, one second of
+    16 kHz audio. (Its ``dummy_inputs`` are 3×5 token ids whatever the model takes.)"""
+    name, config = getattr(model, "main_input_name", None), getattr(model, "config", None)
+    if not isinstance(name, str) or config is None:
+        return None
+    if name == "input_ids":
+        positions = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+        length = min(int(positions), MAX_TOKENS) if isinstance(positions, int) else 128
+        leaf, how = Input(name, (length,), "int64"), f"{length} tokens"
+    elif name == "pixel_values" and isinstance(getattr(config, "image_size", None), int):
+        channels = int(getattr(config, "num_channels", 3))
+        leaf, how = Input(name, (channels, config.image_size, config.image_size)), f"{config.image_size}² image"
+    elif name == "input_values":
+        leaf, how = Input(name, (16000,)), "one second of 16 kHz audio"
+    else:
+        return None
+    return Inputs(kwargs={name: leaf}, source=f"transformers' main_input_name {name}: {how}, from its config"), None
 
 
 def from_example(value: Any, source: str, model: nn.Module | None = None,
