@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from archscope.builder.load import Target, resolve
-from archscope.errors import ModelLoadError, ShapeError, UsageError
+from archscope.errors import ArchscopeError, ModelLoadError, ShapeError, UsageError
 from archscope.spec.inputs import FLOAT_DTYPES, Inputs, from_sizes, single_input
 from archscope.spec.layout import layout
 from archscope.tracer.analytic import analytic_trace
@@ -165,10 +165,34 @@ def trace(target: str | nn.Module, input_size: Any = None, batch: int = 1, devic
         reason = meta_unsupported(exc)
         if reason is None:
             raise
+        _require_memory(exc, resolved.name, reason)
     result = _traced(resolved, sources, batch, _device("cpu"), train, dtype, convention)
     result.notes.insert(0, f"traced on cpu: the model cannot run on the meta device ({reason}); "
                            "--device meta makes that an error")
     return result
+
+
+def _require_memory(exc: ArchscopeError, name: str, reason: str) -> None:
+    """Refuse a CPU run that could not fit, before it starts (rather than be killed by the OS)."""
+    from archscope.report.units import nbytes
+
+    need, have = getattr(exc, "cpu_bytes", 0), available_memory()
+    if need and have is not None and need > have:
+        raise ModelLoadError(f"{name} cannot run on the meta device ({reason}), and on the CPU it would need at "
+                             f"least {nbytes(need)} (weights, inputs and its largest activation so far), more than "
+                             f"the {nbytes(have)} available: use a smaller --batch or --input") from exc
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux's MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def _traced(resolved: Target, sources: dict[str, Any], batch: int, device: torch.device, train: bool,

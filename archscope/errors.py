@@ -6,6 +6,8 @@ Each error carries the exit code the CLI turns it into (only ``cli.main`` does):
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ArchscopeError(Exception):
     """Base class: a message fit to show a user as one paragraph, and an exit code."""
@@ -33,4 +35,12 @@ class ModelLoadError(ArchscopeError):
 
 
 class ShapeError(ArchscopeError):
-    """The input does not fit the architecture (too small, wrong channel count...)."""
+    """The input does not fit the architecture (too small, wrong channel count...), or the
+    forward pass failed. ``partial`` holds the records of the layers that ran before (the CLI
+    shows them); ``cpu_bytes`` what a CPU run would need at least (weights, buffers, inputs
+    and twice the largest output seen), for the decision to fall back to the CPU."""
+
+    def __init__(self, message: str, partial: list[Any] | None = None, cpu_bytes: int = 0) -> None:
+        super().__init__(message)
+        self.partial = partial or []
+        self.cpu_bytes = cpu_bytes

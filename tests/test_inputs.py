@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 import archscope
 from archscope.cli.main import app
-from archscope.errors import ArchscopeError, ShapeError, UsageError
+from archscope.errors import ArchscopeError, ModelLoadError, ShapeError, UsageError
 from archscope.snapshot import files
 from archscope.spec.inputs import Input, Inputs, from_json, from_sizes, parse_input, signature, to_json
 
@@ -267,6 +267,11 @@ def test_a_model_that_needs_data_is_traced_on_cpu_and_says_so() -> None:
     assert "traced on cpu: the model cannot run on the meta device" in t.notes[0]
     with pytest.raises(ShapeError, match="use --device cpu"):
         archscope.trace(NeedsData(), input_size=(4,), device="meta")
+
+
+def test_a_cpu_fallback_that_cannot_fit_is_refused_before_it_starts() -> None:
+    with pytest.raises(ModelLoadError, match=r"on the CPU it would need at least .* more than the .* available"):
+        archscope.trace(NeedsData(), input_size=(4,), batch=2**40)  # 16 TiB of input alone
 
 
 # ---------------------------------------------------------------- recurrent layers by formula

@@ -75,7 +75,4 @@ def with_least_input(exc: ShapeError, model: str, input_size: list[str] | None, 
         return exc
     if clause is None:
         return exc
-    err = ShapeError(f"{exc}; {clause}")
-    if hasattr(exc, "partial"):
-        err.partial = exc.partial  # type: ignore[attr-defined]
-    return err
+    return ShapeError(f"{exc}; {clause}", exc.partial, exc.cpu_bytes)

@@ -251,7 +251,10 @@ def _shape_error(exc: Exception, recorder: _Recorder, name: str, model: nn.Modul
         shapes = f" on input {', '.join(fmt_shape(s, None) for s in failing.input_shapes)}"
     first = expects(model)
     word = "input" if len(inputs.leaves()) == 1 else "inputs"
+    ran = [r for r in recorder.records if r.output_shapes]
+    weights = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+    fed = sum(leaf.nbytes(batch) for leaf in inputs.leaves())
     err = ShapeError(f"{name} cannot run on {word} {describe_all(inputs, batch)}: it breaks "
-                     f"{where}{shapes}: {reason}" + (f" ({first})" if first else ""))
-    err.partial = [r for r in recorder.records if r.output_shapes]  # type: ignore[attr-defined]
+                     f"{where}{shapes}: {reason}" + (f" ({first})" if first else ""), partial=ran,
+                     cpu_bytes=weights + fed + 2 * max((r.output_bytes for r in ran), default=0))
     return err
