@@ -352,3 +352,11 @@ def test_python_m_archscope_takes_several_inputs() -> None:
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert [leaf["shape"] for leaf in data["inputs"]["args"]] == [[1, 6, 16], [1, 16, 8]]
+
+
+def test_graph_shows_every_output_and_dict_outputs_by_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    code, out = run("graph", f"{CORPUS}:DictOutput", "--input", "3x16x16")
+    assert code == 0 and '"/output" [label=logits' in out and '"/output#2" [label=features' in out
+    code, out = run("graph", f"{CORPUS}:TwoHeads", "--input", "20")
+    assert code == 0 and '[label="output[0]"' in out and '[label="output[1]"' in out

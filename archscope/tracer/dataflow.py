@@ -111,6 +111,17 @@ def tensors_in(value: Any) -> list[Tensor]:
     return []
 
 
+def labelled_tensors(value: Any, label: str = "") -> list[tuple[str, Tensor]]:
+    """(label, tensor) for tensors inside tuples, lists and dicts: ``[0]``, ``logits``, ``aux[1]``."""
+    if isinstance(value, Tensor):
+        return [(label or "output", value)]
+    if isinstance(value, dict):
+        return [x for k, v in value.items() for x in labelled_tensors(v, f"{label}.{k}" if label else str(k))]
+    if isinstance(value, (tuple, list)):
+        return [x for i, v in enumerate(value) for x in labelled_tensors(v, f"{label}[{i}]")]
+    return []
+
+
 @dataclass
 class _Call:
     name: str
@@ -179,8 +190,10 @@ class DataflowRecorder(TorchFunctionMode):
         if call.node is not None:
             self._produce(output, call.node)
         if not self.stack:
-            node = self._node("/output", "output", "output", "io", "")
-            self._consume(node.id, tensors_in(output))
+            outputs = labelled_tensors(output, "" if isinstance(output, dict) else "output")
+            for label, t in outputs:  # one node per output tensor, a dict's by key
+                node = self._node("/output", "output", "output", "io", "", name=label if len(outputs) > 1 else "")
+                self._consume(node.id, [t])
 
     # ------------------------------------------------------------ functions between modules
 
