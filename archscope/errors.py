@@ -44,3 +44,18 @@ class ShapeError(ArchscopeError):
         super().__init__(message)
         self.partial = partial or []
         self.cpu_bytes = cpu_bytes
+
+
+# What user code (an import, a factory, a forward) may raise that becomes a model error:
+# SystemExit too, since a model that calls sys.exit() has failed, archscope has not finished.
+# KeyboardInterrupt stays the user's.
+USER_CODE_ERRORS: tuple[type[BaseException], ...] = (Exception, SystemExit)
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """``TypeError: what it says`` on one line, cut to ``limit``; a SystemExit as what it was."""
+    if isinstance(exc, SystemExit):
+        return f"the model's code called sys.exit({exc.code!r})"
+    text = " ".join(str(exc).split())
+    text = text if len(text) <= limit else text[:limit] + "…"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

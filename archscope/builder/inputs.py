@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from archscope.errors import UsageError
+from archscope.errors import USER_CODE_ERRORS, UsageError
 from archscope.spec.inputs import Input, Inputs, Tree, check_shape, dtype_name, echo, fmt_shape
 
 # Layers that fix what the model's input looks like, and the words for it. First match wins.
@@ -113,7 +113,7 @@ def declared(model: nn.Module) -> tuple[Inputs, int | None] | None:
         if callable(example):
             try:
                 example = example()
-            except Exception as exc:  # noqa: BLE001 (user code)
+            except USER_CODE_ERRORS as exc:  # noqa: BLE001 (user code)
                 raise UsageError(f"the model's example_inputs() failed: {type(exc).__name__}: "
                                  f"{' '.join(str(exc).split())[:300]}") from None
         return from_example(example, "the model's example_inputs", model)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archscope.errors import ModelLoadError, UsageError
+from archscope.errors import USER_CODE_ERRORS, ModelLoadError, UsageError, one_line
 from archscope.spec.nodes import Model
 
 if TYPE_CHECKING:  # torch is imported when a module is made, not to resolve a zoo name
@@ -99,8 +99,8 @@ def call_user(fn: Callable[[], Any], text: str) -> Any:
     _require_no_arguments(fn, text)
     try:
         return fn()
-    except Exception as exc:  # noqa: BLE001
-        raise ModelLoadError(f"calling {text!r} failed: {_one_line(exc)}") from exc
+    except USER_CODE_ERRORS as exc:  # noqa: BLE001
+        raise ModelLoadError(f"calling {text!r} failed: {one_line(exc)}") from exc
 
 
 def _resolve_import(text: str) -> Target:
@@ -122,8 +122,8 @@ def _import_module(dotted: str) -> Any:
         sys.path.insert(0, str(Path.cwd()))  # as `python -m` does, so local packages import
     try:
         return importlib.import_module(dotted)
-    except Exception as exc:  # noqa: BLE001 (any failure of user code is reported in one line)
-        raise ModelLoadError(f"cannot import {dotted!r}: {_one_line(exc)}") from exc
+    except USER_CODE_ERRORS as exc:  # noqa: BLE001 (any failure of user code is reported in one line)
+        raise ModelLoadError(f"cannot import {dotted!r}: {one_line(exc)}") from exc
 
 
 def _import_file(path: str) -> Any:
@@ -138,9 +138,9 @@ def _import_file(path: str) -> Any:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:  # noqa: BLE001
+    except USER_CODE_ERRORS as exc:  # noqa: BLE001
         del sys.modules[name]
-        raise ModelLoadError(f"cannot import {path!r}: {_one_line(exc)}") from exc
+        raise ModelLoadError(f"cannot import {path!r}: {one_line(exc)}") from exc
     return module
 
 
@@ -177,8 +177,3 @@ def _copy_to(module: nn.Module, device: torch.device) -> nn.Module:
         meta = torch.empty_like(t, device="meta")
         memo[id(t)] = nn.Parameter(meta, requires_grad=t.requires_grad) if isinstance(t, nn.Parameter) else meta
     return copy.deepcopy(module, memo)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
 from archscope.builder.inputs import expects, labelled, materialise
-from archscope.errors import ShapeError
+from archscope.errors import USER_CODE_ERRORS, ShapeError, one_line
 from archscope.spec.expect import Expect
 from archscope.spec.inputs import Inputs, describe_all, fmt_shape
 from archscope.tracer import warmup
@@ -159,7 +159,7 @@ def trace_module(model: nn.Module, inputs: Inputs, *, batch: int = 1, name: str 
         try:
             with counter:
                 out = model(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 (the failing layer is reported, not the traceback)
+        except USER_CODE_ERRORS as exc:  # noqa: BLE001 (the failing layer is reported, not the traceback)
             raise _shape_error(exc, recorder, name, model, inputs, batch) from exc
     add_inclusive_macs(recorder.records)
     totals = _totals(model)
@@ -239,9 +239,10 @@ def _attribute_params(model: nn.Module, trace: Trace) -> None:
     trace.not_run = [(n, subtree[n]) for n in own if n and n not in called and _parent(n) in called]
 
 
-def _shape_error(exc: Exception, recorder: _Recorder, name: str, model: nn.Module, inputs: Inputs,
+def _shape_error(exc: BaseException, recorder: _Recorder, name: str, model: nn.Module, inputs: Inputs,
                  batch: int) -> ShapeError:
-    reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    text = str(exc).strip()
+    reason = one_line(exc) if isinstance(exc, SystemExit) or not text else text.splitlines()[0][:300]
     failing = recorder.failing()
     if failing is None or not failing.name:
         where = "in the model's own forward code"
