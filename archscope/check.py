@@ -34,16 +34,6 @@ class CheckResult:
         return self.status in ("unchanged", "updated", "written", "skipped", "ok")
 
 
-def kind_of(target: str) -> str:
-    """``zoo``, ``spec`` or ``import``: the rules of :func:`archscope.builder.load.resolve`,
-    without importing anything (a user's file is executed once, by the trace)."""
-    from archscope.builder.load import SPEC_SUFFIXES
-
-    if target.endswith(SPEC_SUFFIXES):
-        return "spec"
-    return "import" if ":" in target else "zoo"
-
-
 def take_checked(target: Any, input_size: Any = None, batch: int = 1, convention: str = "torchvision",
                  **inputs: Any) -> tuple[dict[str, Any], list[str]]:
     """A snapshot of ``target`` (zoo name, spec file, import path or ``nn.Module``), and its
@@ -54,7 +44,7 @@ def take_checked(target: Any, input_size: Any = None, batch: int = 1, convention
 
     t = trace(target, input_size=input_size, batch=batch, convention=convention, **inputs)
     if isinstance(target, str):
-        kind, text = kind_of(target), target
+        kind, text = files.kind_of(target), target
     else:  # an nn.Module instance (pytest plugin): recorded, but only its test can rebuild it
         cls = type(target)
         kind, text = "module", f"{cls.__module__}:{cls.__qualname__}"

@@ -360,3 +360,20 @@ def test_graph_shows_every_output_and_dict_outputs_by_key(monkeypatch: pytest.Mo
     assert code == 0 and '"/output" [label=logits' in out and '"/output#2" [label=features' in out
     code, out = run("graph", f"{CORPUS}:TwoHeads", "--input", "20")
     assert code == 0 and '[label="output[0]"' in out and '[label="output[1]"' in out
+
+
+@pytest.mark.parametrize(("mutate", "words"), [
+    (lambda d: d["model"].update(kind="zoo", target="evil.py:build"), "model.kind is 'zoo' but the target"),
+    (lambda d: d["model"].update(kind="spec", target="os:system"), "model.kind is 'spec' but the target"),
+    (lambda d: d.update(convention="mine"), "convention is 'mine'"),
+    (lambda d: d["layers"].append(dict(d["layers"][1])), "is listed twice"),
+    (lambda d: d.update(layers=d["layers"] * 2), "is listed twice"),
+])
+def test_a_snapshot_that_lies_is_corrupt_and_runs_nothing(tmp_path: Path, mutate: object, words: str) -> None:
+    data = json.loads((ROOT / "tests" / "arch" / "lenet5@1x32x32.json").read_text())
+    mutate(data)  # type: ignore[operator]
+    (tmp_path / "evil.py").write_text("raise SystemExit('executed')\n")
+    path = tmp_path / "x.json"
+    path.write_text(json.dumps(data))
+    code, out = run("check", str(path))
+    assert code == 2 and words in " ".join(out.split()) and "executed" not in out

@@ -322,7 +322,7 @@ def diff_targets(a: str, b: str, input_size: Any = None, depth: int | None = Non
 def _has_reference(text: str) -> bool:
     if read_snapshot(text) is not None:
         return True
-    from archscope.check import kind_of
+    from archscope.snapshot.files import kind_of
 
     return kind_of(text) != "import"
 

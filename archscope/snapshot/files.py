@@ -122,6 +122,16 @@ def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
 KINDS = ("zoo", "spec", "import", "module")
 
 
+def kind_of(target: str) -> str:
+    """``zoo``, ``spec`` or ``import``: the rules of :func:`archscope.builder.load.resolve`,
+    without importing anything (a user's file is executed once, by the trace)."""
+    from archscope.builder.load import SPEC_SUFFIXES
+
+    if target.endswith(SPEC_SUFFIXES):
+        return "spec"
+    return "import" if ":" in target else "zoo"
+
+
 def _is_int(value: Any, minimum: int = 0) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
@@ -141,7 +151,11 @@ def _problem(data: Any) -> str | None:
     if not isinstance(model, dict) or not isinstance(model.get("target"), str) or not model["target"]:
         return "model.target is missing"
     if model.get("kind") not in KINDS:
-        return f"model.kind is {model.get('kind')!r}, expected one of {', '.join(KINDS)}"
+        return f"model.kind is {echo(model.get('kind'))}, expected one of {', '.join(KINDS)}"
+    if model["kind"] != "module" and kind_of(model["target"]) != model["kind"]:
+        # zoo and spec snapshots never run code: a target that names code must say so
+        actual = {"import": "an import path", "spec": "a spec file", "zoo": "a zoo name"}[kind_of(model["target"])]
+        return f"model.kind is {model['kind']!r} but the target {echo(model['target'])} is {actual}"
     if not isinstance(data["name"], str):
         return "name must be a string"
     if not _is_int(data["batch"], 1):
@@ -152,16 +166,25 @@ def _problem(data: Any) -> str | None:
         return f"inputs: {exc}"
     if not isinstance(data["mode"], str) or not isinstance(data["convention"], str):
         return "mode and convention must be strings"
+    from archscope.api import CONVENTIONS
+
+    if data["convention"] not in CONVENTIONS:
+        return f"convention is {echo(data['convention'])}, expected one of {', '.join(CONVENTIONS)}"
     totals = data["totals"]
     if not isinstance(totals, dict) or not all(_is_int(totals.get(k)) for k in ("params", "trainable_params", "macs")):
         return "totals must hold params, trainable_params and macs (integers)"
     layers = data["layers"]
     if not isinstance(layers, list):
         return "layers must be a list"
+    seen: set[tuple[str, int]] = set()
     for i, layer in enumerate(layers):
         problem = _layer_problem(layer)
         if problem:
             return f"layers[{i}]: {problem}"
+        key = (layer["name"], layer["call"])
+        if key in seen:
+            return f"layers[{i}]: {layer['name'] or '(model)'} call {layer['call']} is listed twice"
+        seen.add(key)
     return None
 
 
