@@ -377,3 +377,43 @@ def test_a_snapshot_that_lies_is_corrupt_and_runs_nothing(tmp_path: Path, mutate
     path.write_text(json.dumps(data))
     code, out = run("check", str(path))
     assert code == 2 and words in " ".join(out.split()) and "executed" not in out
+
+
+# ---------------------------------------------------------------- files never damaged (issue 13, group 4)
+
+
+def test_an_output_that_is_the_models_own_file_is_refused(tmp_path: Path) -> None:
+    import yaml
+
+    spec = tmp_path / "in.json"
+    spec.write_text(json.dumps(yaml.safe_load((ROOT / "docs" / "examples" / "tiny.yaml").read_text())))
+    before = spec.read_bytes()
+    code, out = run("summary", str(spec), "-o", str(spec))
+    assert code == 2 and "the model's own file" in out and spec.read_bytes() == before
+    code, out = run("graph", f"{CORPUS}:MLP", "--input", "20", "-o", str(ROOT / CORPUS))
+    assert code == 2 and "the model's own file" in out
+
+
+def test_a_symlinked_output_stays_a_link_and_leftovers_of_killed_runs_are_removed(tmp_path: Path) -> None:
+    from archscope.fileio import write_atomic
+
+    target = tmp_path / "real.json"
+    target.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    dead = tmp_path / ".real.json.999999999.abcd.archscope-tmp"  # a pid that cannot be running
+    dead.write_text("half")
+    mine = tmp_path / f".real.json.{__import__('os').getpid()}.efgh.archscope-tmp"  # a live process's
+    mine.write_text("in progress")
+    write_atomic(link, "new")
+    assert link.is_symlink() and target.read_text() == "new"
+    assert not dead.exists() and mine.exists()
+
+
+def test_without_dot_an_existing_dot_file_is_not_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
+    (tmp_path / "g.dot").write_text("mine")
+    code, out = run("graph", f"{CORPUS}:MLP", "--input", "20", "-o", str(tmp_path / "g.svg"))
+    assert code == 1 and "exists already" in " ".join(out.split())
+    assert (tmp_path / "g.dot").read_text() == "mine" and not (tmp_path / "g.svg").exists()

@@ -45,11 +45,12 @@ def diff(
     Exit code 0 whether or not they differ. See docs/diff.md.
     """
     from archscope.analysis.diff import diff_targets
+    from archscope.cli.options import model_files
     from archscope.cli.output import emit
     from archscope.fileio import check_writable
     from archscope.report.diff import FORMATS
 
     if output:
-        check_writable(output)
+        check_writable(output, reads=model_files(a, b))
     result = diff_targets(a, b, input_size=input or None, depth=depth)
     emit(FORMATS[fmt.value](result, show_all=show_all), output)

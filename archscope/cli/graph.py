@@ -69,6 +69,7 @@ def graph(
     Exit code 1 when an expected shape does not match (the diagram is still written in full).
     """
     from archscope.api import trace
+    from archscope.cli.options import model_files
     from archscope.cli.output import emit
     from archscope.errors import ArchscopeError
     from archscope.fileio import check_writable, write_atomic
@@ -76,7 +77,7 @@ def graph(
     from archscope.tracer.dataflow import recording
 
     if output:
-        check_writable(output)
+        check_writable(output, reads=model_files(model, inputs_from))
     kind = _format(output, fmt)
     with recording() as flow:
         result = trace(model, batch=batch, device=device, analytic=False,  # the spec shortcut has no dataflow
@@ -136,6 +137,9 @@ def _no_dot(text: str, kind: str, output: str | None) -> str:
     source = Path(output).with_suffix(".dot") if output is not None else None
     if source is None or source == Path(output or ""):
         return f"{message} Use --format dot for the DOT text. {INSTALL_GRAPHVIZ}"
+    if source.exists():  # never replace a file the user did not name
+        return (f"{message} The DOT source was not written: {str(source)!r} exists already; write it elsewhere "
+                f"with --format dot -o FILE. {INSTALL_GRAPHVIZ}")
     write_atomic(source, text)
     return (f"{message} The DOT source is in {str(source)!r}; render it with 'dot -T{kind} {source} -o {output}'. "
             f"{INSTALL_GRAPHVIZ}")

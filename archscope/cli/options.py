@@ -38,3 +38,19 @@ OutputOption = Annotated[str | None, typer.Option("--output", "-o", help="Write 
 def fed(input: list[str] | None, inputs_from: str | None, batch_dim: int) -> dict[str, Any]:
     """The keyword arguments of :func:`archscope.api.trace` that say what the model is fed."""
     return {"input_size": input or None, "inputs_from": inputs_from, "batch_dim": batch_dim}
+
+
+def model_files(*models: str | None) -> list[str]:
+    """The files a command reads for its models (spec files, ``file.py`` of import paths): an
+    output must not be one of them."""
+    from archscope.snapshot.files import kind_of
+
+    files = []
+    for model in models:
+        if not model:
+            continue
+        if kind_of(model) == "spec" or model.endswith(".json"):
+            files.append(model)
+        elif kind_of(model) == "import" and model.rpartition(":")[0].endswith(".py"):
+            files.append(model.rpartition(":")[0])
+    return files

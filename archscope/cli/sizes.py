@@ -31,12 +31,13 @@ def sizes(
     Derived from the spec, without torch: see docs/analysis.md.
     """
     from archscope.analysis.sizes import analyse_sizes
+    from archscope.cli.options import model_files
     from archscope.cli.output import emit
     from archscope.fileio import check_writable
     from archscope.report.analysis import render_sizes, sizes_json
 
     if output:
-        check_writable(output)
+        check_writable(output, reads=model_files(model))
     report = analyse_sizes(spec_of(model, "sizes"), train=train)
     emit(sizes_json(report) if fmt is SizesFormat.json else render_sizes(report), output)
 

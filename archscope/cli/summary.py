@@ -85,13 +85,14 @@ def summary(
     works. Exit code 1 when an expected shape does not match.
     """
     from archscope.api import trace
+    from archscope.cli.options import model_files
     from archscope.cli.output import emit
     from archscope.errors import ArchscopeError, ShapeError
     from archscope.fileio import check_writable
     from archscope.report import FORMATS
 
     if output:
-        check_writable(output)
+        check_writable(output, reads=model_files(model, inputs_from))
     try:
         result = trace(model, batch=batch, device=device, train=train, convention=convention.value,
                        dtype=dtype.value, analytic=not traced, **fed(input, inputs_from, batch_dim))
