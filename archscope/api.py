@@ -22,7 +22,9 @@ if TYPE_CHECKING:  # torch is imported only when a model is built or run: zoo su
 
 
 def build(name: str, device: str = "cpu") -> nn.Module:
-    target = resolve(name)
+    if not isinstance(name, (str, os.PathLike)):
+        raise TypeError(f"build() takes a zoo name or a spec file, not a {type(name).__name__}")
+    target = resolve(str(name))
     module = target.module(_device(device))
     return module.eval()
 
@@ -137,11 +139,7 @@ def trace(target: str | nn.Module, input_size: Any = None, batch: int = 1, devic
         raise UsageError(f"unknown dtype {dtype!r}: use one of {', '.join(DTYPES)}")
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise UsageError(f"batch must be a positive integer, got {batch!r}")
-    if isinstance(target, (str, os.PathLike)):
-        resolved = resolve(str(target))
-    else:
-        resolved = Target(text=type(target).__name__, kind="module", name=type(target).__name__,
-                          instance=target)
+    resolved = _target(target)
     sources = dict(input_size=input_size, dtypes=dtypes, batch_dim=batch_dim, input_data=input_data,
                    inputs_from=inputs_from)
     if resolved.spec is not None:
@@ -233,6 +231,21 @@ def meta_unsupported(exc: BaseException) -> str | None:
             return (f"{op.rstrip(':')} has no meta kernel" if op
                     else text[:160].rstrip(".") + ("…" if len(text) > 160 else ""))
     return None
+
+
+def _target(target: Any) -> Target:
+    """What ``trace`` was given: a name or path, an ``nn.Module``, a module class or a factory."""
+    if isinstance(target, (str, os.PathLike)):
+        return resolve(str(target))
+    from torch import nn
+
+    if isinstance(target, nn.Module):
+        return Target(text=type(target).__name__, kind="module", name=type(target).__name__, instance=target)
+    if (isinstance(target, type) and issubclass(target, nn.Module)) or (callable(target) and not isinstance(target, type)):
+        name = getattr(target, "__name__", type(target).__name__)
+        return Target(text=name, kind="module", name=name, factory=target)
+    raise TypeError(f"trace() takes a zoo name, a spec file, an import path, an nn.Module, a module class or a "
+                    f"function returning a module as its target, not a {type(target).__name__}")
 
 
 def _batch(batch: int, in_inputs: int | None) -> int:

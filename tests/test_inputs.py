@@ -417,3 +417,12 @@ def test_without_dot_an_existing_dot_file_is_not_replaced(tmp_path: Path, monkey
     code, out = run("graph", f"{CORPUS}:MLP", "--input", "20", "-o", str(tmp_path / "g.svg"))
     assert code == 1 and "exists already" in " ".join(out.split())
     assert (tmp_path / "g.dot").read_text() == "mine" and not (tmp_path / "g.svg").exists()
+
+
+def test_the_front_door_names_wrong_targets() -> None:
+    for target in (123, None, {"a": 1}):
+        with pytest.raises(TypeError, match="trace\\(\\) takes a zoo name"):
+            archscope.trace(target, 8)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="build\\(\\) takes a zoo name"):
+        archscope.build(123)  # type: ignore[arg-type]
+    assert archscope.trace(nn.Flatten, input_size=(3, 4)).output_shapes == [(1, 12)]  # a class is built
