@@ -241,7 +241,8 @@ def _target(target: Any) -> Target:
 
     if isinstance(target, nn.Module):
         return Target(text=type(target).__name__, kind="module", name=type(target).__name__, instance=target)
-    if (isinstance(target, type) and issubclass(target, nn.Module)) or (callable(target) and not isinstance(target, type)):
+    is_class = isinstance(target, type) and issubclass(target, nn.Module)
+    if is_class or (callable(target) and not isinstance(target, type)):
         name = getattr(target, "__name__", type(target).__name__)
         return Target(text=name, kind="module", name=name, factory=target)
     raise TypeError(f"trace() takes a zoo name, a spec file, an import path, an nn.Module, a module class or a "

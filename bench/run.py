@@ -18,6 +18,10 @@ Contenders per case:
   torchinfo (meta)  the same on a meta-device model and input
   fvcore (cpu)      ``fvcore.nn.FlopCountAnalysis(model, x).total()`` on CPU
 
+User-model cases (token ids, a torchvision import path) run archscope on the import path
+with ``--input`` as a user types it, and the other tools on the same module and inputs;
+their floor is a process that imports what the model needs (``import torch, torchvision``).
+
 Commands with a target of their own (``archscope --help``, ``list``, ``check --zoo``,
 ``graph ... --expand``) are timed the same way.
 """
@@ -64,6 +68,52 @@ SCRIPTS = {
                     "f.uncalled_modules_warnings(False); f.total()\n",
 }
 DEVICE = {"torchinfo (cpu)": "cpu", "torchinfo (meta)": "meta", "fvcore (cpu)": "cpu"}
+
+
+@dataclass(frozen=True)
+class UserCase:
+    """A model given as archscope's users give theirs: an import path and ``--input`` texts.
+    The other tools get the same module and the same inputs (``setup`` makes ``model`` and
+    ``inputs``, a tuple of tensors on ``{device}``)."""
+
+    name: str
+    target: str
+    args: tuple[str, ...]
+    setup: str
+    floor: str = "import torch"
+
+
+USER_CASES = [
+    UserCase("token ids: TokenEncoder 128:int64 batch 8", "tests/user_corpus.py:TokenEncoder",
+             ("--input", "128:int64", "--batch", "8"),
+             "import sys, torch; sys.path.insert(0, 'tests'); from user_corpus import TokenEncoder\n"
+             "model = TokenEncoder().to({device!r}).eval()\n"
+             "inputs = (torch.zeros(8, 128, dtype=torch.int64, device={device!r}),)\n"),
+    UserCase("import path: torchvision.models:resnet50 224 batch 1", "torchvision.models:resnet50",
+             ("--input", "224"),
+             "import torch, torchvision\nwith torch.device({device!r}):\n    model = torchvision.models.resnet50()"
+             ".eval()\ninputs = (torch.zeros(1, 3, 224, 224, device={device!r}),)\n",
+             floor="import torch, torchvision"),
+]
+USER_SCRIPTS = {
+    "torchinfo (cpu)": "import torchinfo\ntorchinfo.summary(model, input_data=list(inputs), verbose=0)\n",
+    "torchinfo (meta)": "import torchinfo\ntorchinfo.summary(model, input_data=list(inputs), device='meta', "
+                        "verbose=0)\n",
+    "fvcore (cpu)": "from fvcore.nn import FlopCountAnalysis\nf = FlopCountAnalysis(model, inputs); "
+                    "f.unsupported_ops_warnings(False); f.uncalled_modules_warnings(False); f.total()\n",
+}
+
+
+def user_contenders(case: UserCase) -> dict[str, list[str]]:
+    out = {case.floor: [PY, "-c", case.floor + "\n"],
+           "archscope": [*ARCHSCOPE, "summary", case.target, *case.args]}
+    for name, script in USER_SCRIPTS.items():
+        out[name] = [PY, "-c", case.setup.format(device=DEVICE[name]) + script]
+    return out
+
+
+def importable(module: str) -> bool:
+    return subprocess.run([PY, "-c", f"import {module}"], capture_output=True).returncode == 0
 
 
 @dataclass
@@ -184,7 +234,7 @@ def markdown(results: list[Result], info: dict[str, object]) -> str:
     lines += ["| case | contender | wall time (s) | × import torch | peak RSS (MiB) | status |",
               "|---|---|---:|---:|---:|---|"]
     for case, rows in by_case.items():
-        floor = next((r.median_s for r in rows if r.contender == "import torch"), None)
+        floor = next((r.median_s for r in rows if r.contender.startswith("import torch")), None)
         for r in rows:
             ratio = f"{r.median_s / floor:.2f}" if floor and r.median_s is not None else ""
             t = f"{r.median_s:.2f}" if r.median_s is not None else "—"
@@ -210,6 +260,16 @@ def main() -> None:
         print(case, flush=True)
         for contender, argv in contenders(model, size, batch).items():
             results.append(run(case, contender, argv, args.repeat, args.timeout))
+    for user in USER_CASES:
+        if args.only and user.target not in args.only:
+            continue
+        print(user.name, flush=True)
+        needs = user.floor.removeprefix("import ").split(", ")[-1]
+        if not importable(needs):
+            results.append(Result(user.name, "archscope", status=f"skipped ({needs} is not installed)"))
+            continue
+        for contender, argv in user_contenders(user).items():
+            results.append(run(user.name, contender, argv, args.repeat, args.timeout))
     if not args.no_commands:
         print("commands", flush=True)
         with tempfile.TemporaryDirectory() as tmp:
