@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
 import types
 import typing
@@ -22,6 +23,23 @@ from archscope.spec.nodes import NODE_TYPES, Model, Node, Seq
 
 SCHEMA_VERSION = 1
 _MODEL_KEYS = {"archscope_spec", "name", "input", "label", "layers"}
+
+# Limits on what a spec file may hold (docs/limits.md): far above any real architecture
+# (DenseNet-264 has ~1,000 nodes nested 6 deep), low enough that a hostile file fails fast.
+MAX_FILE_BYTES = 32 * 2**20
+MAX_DEPTH = 64  # nested lists and mappings
+MAX_NODES = 200_000
+MAX_ALIASES = 10_000  # YAML *alias uses (a "billion laughs" file expands exponentially)
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    """A node class's field types, worked out once (``get_type_hints`` is slow)."""
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
 
 
 # ---------------------------------------------------------------- to dict
@@ -100,7 +118,7 @@ def node_from_dict(data: Any, path: str) -> Node:
         known = ", ".join(sorted(NODE_TYPES) + ["block"])
         raise SpecError(f"{path}.type", f"unknown node type {type_name!r}{_did_you_mean(type_name, NODE_TYPES)}"
                                         f"; known types: {known}")
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     _reject_unknown(data, set(fields) | {"type"}, path)
     kwargs = {}
@@ -210,30 +228,97 @@ def _kind(value: Any) -> str:
 
 
 def load_file(path: str | Path) -> Model:
-    """Read a ``.json``, ``.yaml`` or ``.yml`` spec file."""
+    """Read a ``.json``, ``.yaml`` or ``.yml`` spec file, within the limits above."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        size = p.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise SpecError("", f"{p}: the file has {size:,} bytes; a spec may have at most {MAX_FILE_BYTES:,}")
+        raw = p.read_bytes()
     except FileNotFoundError:
         raise UsageError(f"spec file {str(p)!r} does not exist") from None
     except OSError as exc:
         raise UsageError(f"cannot read spec file {str(p)!r}: {exc.strerror}") from None
-    if p.suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SpecError("", f"{p}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
-    else:
-        import yaml
-
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise SpecError("", f"{p}: not valid YAML: {' '.join(str(exc).split())}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError("", f"{p}: not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
+    data = _parse(text, p)
+    _check_shape_of(data, p)
     try:
         return from_dict(data)
     except SpecError as exc:
         raise SpecError(exc.path, f"{exc.detail} (in {p})") from None
+    except RecursionError:
+        raise SpecError("", f"{p}: nodes nested too deep to read") from None
+
+
+def _parse(text: str, p: Path) -> Any:
+    if p.suffix == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SpecError("", f"{p}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+        except RecursionError:
+            raise SpecError("", f"{p}: nested more than {MAX_DEPTH} levels deep") from None
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=_limited_loader())  # noqa: S506 (a SafeLoader, with limits)
+    except yaml.YAMLError as exc:
+        raise SpecError("", f"{p}: not valid YAML: {' '.join(str(exc).split())[:300]}") from None
+    except RecursionError:
+        raise SpecError("", f"{p}: nested more than {MAX_DEPTH} levels deep") from None
+
+
+@functools.cache
+def _limited_loader() -> type:
+    """yaml's SafeLoader (no tags that run code), with a depth limit, a limit on alias uses,
+    and no alias to a node that contains it (``layers: &a [*a]``)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        def __init__(self, stream: Any) -> None:
+            super().__init__(stream)
+            self.depth = self.aliases = 0
+            self.open: set[str] = set()  # anchors of the nodes being composed
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                self.aliases += 1
+                if self.aliases > MAX_ALIASES:
+                    raise yaml.YAMLError(f"more than {MAX_ALIASES:,} aliases (*name): a spec does not need them")
+                if event.anchor in self.open:
+                    raise yaml.YAMLError(f"the alias *{event.anchor} refers to a node that contains it")
+            anchor = getattr(self.peek_event(), "anchor", None)
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise yaml.YAMLError(f"nested more than {MAX_DEPTH} levels deep")
+            if anchor:
+                self.open.add(anchor)
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+                self.open.discard(anchor)
+
+    return Loader
+
+
+def _check_shape_of(data: Any, p: Path) -> None:
+    """Depth and node count, counted without recursion (aliases expanded as they are used)."""
+    stack, count = [(data, 0)], 0
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise SpecError("", f"{p}: nested more than {MAX_DEPTH} levels deep")
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        for child in children:
+            count += 1
+            if count > MAX_NODES * 4:  # every node is a mapping of a few values
+                raise SpecError("", f"{p}: more than {MAX_NODES:,} nodes; archscope reads at most that many")
+            stack.append((child, depth + 1))
 
 
 def dump_file(model: Model, path: str | Path) -> str:
