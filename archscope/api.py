@@ -200,6 +200,9 @@ def _traced(resolved: Target, sources: dict[str, Any], batch: int, device: torch
     from archscope.tracer.hooks import trace_module
 
     module = resolved.module(device)
+    if isinstance(module, torch.jit.ScriptModule):
+        raise ModelLoadError(f"{resolved.text!r} is a TorchScript module (torch.jit.script or torch.jit.trace), "
+                             "which has no module hooks to trace: point archscope at the nn.Module before scripting")
     if dtype != "float32":
         module = module.to(getattr(torch, dtype))
     inputs, batch = inputs_for(resolved, **sources, batch=batch, module=module if resolved.spec is None else None)
@@ -266,7 +269,7 @@ def _device(device: str) -> torch.device:
         try:
             torch.empty(0, device=dev)
         except (RuntimeError, AssertionError) as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            reason = str(exc).strip().split(". ")[0][:160] if str(exc).strip() else type(exc).__name__
             raise UsageError(f"device {device!r} is not usable here ({reason}); use meta (no memory, "
                              "the default) or cpu") from None
     return dev

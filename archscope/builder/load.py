@@ -166,14 +166,48 @@ def _call_factory(factory: Callable[[], Any], text: str) -> nn.Module:
 
 
 def _copy_to(module: nn.Module, device: torch.device) -> nn.Module:
-    """A deep copy on ``device``; to meta, parameters are never copied (tied ones stay tied)."""
+    """A deep copy on ``device``, never the user's instance itself. To meta, tensors are never
+    copied: parameters, buffers and plain tensor attributes (a pruned layer's ``weight``)
+    become meta tensors of their shape, tied ones stay tied, uninitialised (lazy) ones stay
+    uninitialised. A module that cannot be copied is a model error that says why."""
+
+    memo: dict[int, Any] = {}
+    if device.type == "meta":
+        for t in _tensors_of(module):
+            memo[id(t)] = _meta_like(t)
+    try:
+        copied = copy.deepcopy(module, memo)
+        if copied is module:  # its own __deepcopy__ returned itself: copy around it
+            copied = copy.copy(module)
+            copied.__dict__ = copy.deepcopy(module.__dict__, memo)
+    except USER_CODE_ERRORS as exc:  # noqa: BLE001 (a lock, an open file, a C object in an attribute)
+        raise ModelLoadError(f"the {type(module).__name__} instance cannot be copied ({one_line(exc)}); archscope "
+                             "traces a copy so that your instance is never modified: point it at the class or at "
+                             "a function that builds the model (path/to/file.py:Class)") from exc
+    own = {id(t) for t in _tensors_of(module)}
+    if any(id(t) in own for t in _tensors_of(copied)):
+        raise ModelLoadError(f"copying the {type(module).__name__} instance gives back some of its own tensors (a "
+                             "__deepcopy__ that returns self?): archscope will not trace, and so might modify, your "
+                             "instance; point it at the class or at a function that builds the model")
+    return copied if device.type == "meta" else copied.to(device)
+
+
+def _tensors_of(module: nn.Module) -> list[Any]:
+    from torch import Tensor
+
+    found = [*module.parameters(), *module.buffers()]
+    found += [v for m in module.modules() for v in vars(m).values() if isinstance(v, Tensor)]
+    return list({id(t): t for t in found}.values())
+
+
+def _meta_like(t: Any) -> Any:
     import torch
     from torch import nn
+    from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
 
-    if device.type != "meta":
-        return copy.deepcopy(module).to(device)
-    memo: dict[int, Any] = {}
-    for t in list(module.parameters()) + list(module.buffers()):
-        meta = torch.empty_like(t, device="meta")
-        memo[id(t)] = nn.Parameter(meta, requires_grad=t.requires_grad) if isinstance(t, nn.Parameter) else meta
-    return copy.deepcopy(module, memo)
+    if isinstance(t, UninitializedParameter):
+        return UninitializedParameter(requires_grad=t.requires_grad, device="meta")  # type: ignore[call-arg]
+    if isinstance(t, UninitializedBuffer):
+        return UninitializedBuffer(requires_grad=t.requires_grad, device="meta")  # type: ignore[call-arg]
+    meta = torch.empty_like(t.detach(), device="meta")
+    return nn.Parameter(meta, requires_grad=t.requires_grad) if isinstance(t, nn.Parameter) else meta

@@ -82,6 +82,9 @@ def graph(
     with recording() as flow:
         result = trace(model, batch=batch, device=device, analytic=False,  # the spec shortcut has no dataflow
                        **fed(input, inputs_from, batch_dim))
+    for note in result.notes:
+        if note.startswith("traced on cpu"):  # the diagram is the same; where it came from is said
+            typer.echo(f"archscope: note: {note}", err=True)
     text = render_dot(flow.graph(result), depth=depth, fold_blocks=not expand, rankdir=rankdir.value)
     if kind == "dot":
         emit(text, output)

@@ -179,8 +179,8 @@ def check_shape(dims: Sequence[Any], what: str = "input size") -> Shape:
     if len(dims) > MAX_DIMS:
         raise UsageError(f"{what} has {len(dims)} dimensions; archscope takes at most {MAX_DIMS}")
     if math.prod(dims) > MAX_ELEMENTS:
-        raise UsageError(f"{what} {echo('x'.join(map(str, dims)))} has {math.prod(dims):.3g} elements per "
-                         f"sample, more than any machine can hold (limit {MAX_ELEMENTS:.3g})")
+        raise UsageError(f"{what} {echo('x'.join(map(str, dims)))} has {math.prod(dims):.3g} elements, "
+                         f"more than any machine can hold (limit {MAX_ELEMENTS:.3g})")
     return tuple(int(d) for d in dims)
 
 

@@ -177,7 +177,9 @@ _ops("free", "view", "_unsafe_view", "reshape", "expand", "permute", "transpose"
      "arange", "index_select", "index", "gather", "roll", "repeat", "_reshape_alias", "view_as_real",
      "scalar_tensor", "_local_scalar_dense", "sym_size", "sym_stride", "sym_numel", "is_same_size",
      "masked_fill", "masked_fill_", "eq", "ne", "lt", "gt", "le", "ge", "logical_not", "logical_and",
-     "bitwise_not", "_assert_tensor_metadata", "resize_", "set_", "detach_", "split_copy", "pixel_shuffle")
+     "bitwise_not", "_assert_tensor_metadata", "resize_", "set_", "detach_", "split_copy", "pixel_shuffle",
+     # filling weights (a lazy layer initialised by its first call), not computing
+     "uniform_", "normal_", "random_", "exponential_", "kaiming_uniform_")
 
 
 # ---------------------------------------------------------------- conventions

@@ -139,11 +139,12 @@ class DataflowRecorder(TorchFunctionMode):
 
     def announce(self, inputs: list[tuple[str, Tensor]]) -> None:
         """The inputs of the forward pass about to run, labelled (``ids: 1×128 int64``): one
-        input node each, keyword arguments included (module hooks see positional ones only)."""
+        input node each, keyword arguments included (module hooks see positional ones only).
+        A pass that failed (on meta, before the CPU run) left calls open: they are dropped."""
         self.announced = inputs
+        self.stack.clear()
 
     def _start(self, root: nn.Module | None) -> None:
-        self.root = root
         self.names: dict[int, str] = {id(m): n for n, m in root.named_modules()} if root is not None else {}
         self.stack: list[_Call] = []
         self.producer: dict[int, tuple[Tensor, str]] = {}  # id(tensor) -> (tensor kept alive, node id)
@@ -242,18 +243,6 @@ class DataflowRecorder(TorchFunctionMode):
 
     # ------------------------------------------------------------ result
 
-    def _uncalled_containers(self, modules: dict[str, FlowModule]) -> None:
-        """Containers that hold nodes but were never called themselves (a ModuleList or
-        Sequential that forward loops over, a head whose parts are called one by one): they
-        are clusters too, with their subtree's parameters."""
-        missing = {a for node in self.nodes for a in _ancestors(node.scope)} - set(modules)
-        if not missing or self.root is None:
-            return
-        for name, module in self.root.named_modules():
-            if name in missing:
-                params = sum(p.numel() for p in module.parameters())  # each shared tensor once
-                modules[name] = FlowModule(name, module._get_name(), params)
-
     def graph(self, trace: Trace) -> FlowGraph:
         """The recorded dataflow, with parameters and expectation checks from ``trace``."""
         if not self.nodes:
@@ -265,15 +254,9 @@ class DataflowRecorder(TorchFunctionMode):
                 node.params, node.check = rec.params, rec.check
         modules = {r.name: FlowModule(r.name, r.type, r.params_total, r.check)
                    for r in trace.layers if not r.is_leaf and r.call == 1}
-        self._uncalled_containers(modules)
         return FlowGraph(model=trace.model, inputs=trace.inputs, batch=trace.batch, nodes=self.nodes,
                          edges=self.edges, modules=modules, params=trace.totals.params,
                          macs=trace.totals.macs, not_run=[name for name, _ in trace.not_run])
-
-
-def _ancestors(scope: str) -> list[str]:
-    parts = scope.split(".") if scope else []
-    return [""] + [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
 
 
 @contextmanager

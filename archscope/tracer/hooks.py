@@ -161,6 +161,7 @@ def trace_module(model: nn.Module, inputs: Inputs, *, batch: int = 1, name: str 
                 out = model(*args, **kwargs)
         except USER_CODE_ERRORS as exc:  # noqa: BLE001 (the failing layer is reported, not the traceback)
             raise _shape_error(exc, recorder, name, model, inputs, batch) from exc
+    recorder.records = with_uncalled_containers(model, recorder.records)
     add_inclusive_macs(recorder.records)
     totals = _totals(model)
     totals.macs = sum(r.macs for r in recorder.records) + recorder.unattributed
@@ -177,6 +178,36 @@ def trace_module(model: nn.Module, inputs: Inputs, *, batch: int = 1, name: str 
     return trace
 
 
+def with_uncalled_containers(model: nn.Module, records: list[LayerRecord]) -> list[LayerRecord]:
+    """``records`` with a record for every container that was never called itself but whose
+    layers ran (a ModuleList or Sequential that forward loops over, a head called part by
+    part), placed before its first layer and made their caller: so a table at any depth
+    shows it, with its subtree's parameters and MACs, and the columns still sum to the totals."""
+    called = {r.name for r in records}
+    types = {n: m._get_name() for n, m in model.named_modules()}
+    out: list[LayerRecord] = []
+    new_index: dict[int, int] = {}
+    made: dict[tuple[str, int | None], int] = {}  # (container, caller's new index) -> its record
+    for i, rec in enumerate(records):
+        parent = new_index[rec.parent] if rec.parent is not None else None
+        if parent is not None:
+            caller = out[parent].name
+            for container in reversed(_prefixes(rec.name)[1:]):  # outermost first
+                inside = not caller or container.startswith(caller + ".")
+                if container in called or container not in types or not inside:
+                    continue
+                if (container, parent) not in made:
+                    made[(container, parent)] = len(out)
+                    out.append(LayerRecord(name=container, type=types[container], depth=container.count(".") + 1,
+                                           call=sum(c == container for c, _ in made), is_leaf=False, parent=parent,
+                                           called=False))
+                parent = made[(container, parent)]
+        rec.parent = parent
+        new_index[i] = len(out)
+        out.append(rec)
+    return out
+
+
 def _device_of(model: nn.Module) -> torch.device:
     for t in list(model.parameters()) + list(model.buffers()):
         return t.device
@@ -191,6 +222,12 @@ def _totals(model: nn.Module) -> Totals:
                   buffers=sum(b.numel() for b in buffers),
                   param_bytes=sum(p.numel() * p.element_size() for p in params),
                   buffer_bytes=sum(b.numel() * b.element_size() for b in buffers))
+
+
+def _prefixes(name: str) -> list[str]:
+    """``a.b.c`` and every module above it: ``a.b.c``, ``a.b``, ``a``, ``""``."""
+    parts = name.split(".") if name else []
+    return [".".join(parts[:i]) for i in range(len(parts), -1, -1)]
 
 
 def _parent(name: str) -> str:
@@ -236,7 +273,9 @@ def _attribute_params(model: nn.Module, trace: Trace) -> None:
         trace.notes.append(f"{some} {'is' if len(again) == 1 else 'are'} called more than once: "
                            "parameters are counted once, every call is shown")
     # the topmost modules that never ran (e.g. an auxiliary head in eval mode)
-    trace.not_run = [(n, subtree[n]) for n in own if n and n not in called and _parent(n) in called]
+    # (a container that is never called itself, a ModuleList looped over, did run if its layers did)
+    ran = {prefix for name in called for prefix in _prefixes(name)}
+    trace.not_run = [(n, subtree[n]) for n in own if n and n not in ran and _parent(n) in ran]
 
 
 def _shape_error(exc: BaseException, recorder: _Recorder, name: str, model: nn.Module, inputs: Inputs,

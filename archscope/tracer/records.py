@@ -33,6 +33,7 @@ class LayerRecord:
     macs: int = 0  # counted by operators run directly in this call (not in child modules)
     macs_total: int = 0  # this call and every call inside it
     output_bytes: int = 0
+    called: bool = True  # False: a container never called itself (a ModuleList looped over), whose layers ran
 
     @property
     def output_shape(self) -> Shape | None:

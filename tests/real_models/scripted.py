@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -18,5 +20,7 @@ class Small(nn.Module):
         return self.fc2(F.relu(self.fc1(x)))
 
 
-SCRIPTED = torch.jit.script(Small().eval())
-TRACED = torch.jit.trace(Small().eval(), torch.zeros(1, 8))
+with warnings.catch_warnings():  # torch 2.13 deprecates TorchScript; models in the wild still use it
+    warnings.simplefilter("ignore", DeprecationWarning)
+    SCRIPTED = torch.jit.script(Small().eval())
+    TRACED = torch.jit.trace(Small().eval(), torch.zeros(1, 8))
