@@ -654,3 +654,29 @@ def test_a_model_that_calls_sys_exit_exits_1_naming_it(command: str, target: str
     extra = ["-f", "dot"] if command == "graph" else []
     text = assert_one_paragraph_error(cli(command, target, "--input", "8", *extra))
     assert all(w in text for w in words), text
+
+
+class Quantized(nn.Module):
+    """A quantized model as torchvision's quantize=True builds them: quantized conv and linear
+    (packed weights the operator counter must unpack), FloatFunctional adds, quant/dequant."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.quant = torch.ao.quantization.QuantStub()
+        self.conv = torch.ao.nn.quantized.Conv2d(3, 8, 3, padding=1)
+        self.skip = torch.ao.nn.quantized.QFunctional()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = torch.ao.nn.quantized.Linear(8, 5)
+        self.dequant = torch.ao.quantization.DeQuantStub()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.quantize_per_tensor(x, 0.1, 0, torch.quint8)
+        y = self.skip.add_relu(self.conv(x), self.conv(x))
+        return torch.dequantize(self.fc(torch.flatten(self.pool(y), 1)))
+
+
+def test_quantized_convolutions_and_linears_are_counted_from_their_packed_weights() -> None:
+    t = archscope.trace(Quantized(), input_size=(3, 6, 6), batch=2)
+    assert t.device == "cpu"  # quantized kernels have no meta implementation: the CPU, said in a note
+    assert t.totals.macs == 2 * (2 * 8 * 6 * 6 * 3 * 3 * 3) + 2 * 8 * 5
+    assert not t.not_counted, t.not_counted

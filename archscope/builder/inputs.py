@@ -42,9 +42,14 @@ def _rnn_words(m: Any) -> str:
     return f"{'N×L' if m.batch_first else 'L×N'}×{m.input_size} float"
 
 
-EXPECTS: tuple[tuple[type[nn.Module], Any], ...] = (
-    (nn.modules.conv._ConvNd, _conv_words),
-    (nn.Linear, lambda m: f"N×…×{m.in_features} float (last dimension {m.in_features})"),
+from torch.ao.nn import quantized as _quantized  # noqa: E402  (torch imports it anyway)
+
+CONVS: tuple[type[nn.Module], ...] = (nn.modules.conv._ConvNd, _quantized.modules.conv._ConvNd)
+CONVS_2D: tuple[type[nn.Module], ...] = (nn.Conv2d, _quantized.Conv2d)
+
+EXPECTS: tuple[tuple[type[nn.Module] | tuple[type[nn.Module], ...], Any], ...] = (
+    (CONVS, _conv_words),
+    ((nn.Linear, _quantized.Linear), lambda m: f"N×…×{m.in_features} float (last dimension {m.in_features})"),
     (nn.Bilinear, lambda m: f"two inputs N×…×{m.in1_features} and N×…×{m.in2_features} float"),
     (nn.Embedding, lambda m: f"integer ids N×L (int64, values below {m.num_embeddings})"),
     (nn.EmbeddingBag, lambda m: f"integer ids (int64, values below {m.num_embeddings})"),
@@ -76,9 +81,8 @@ def expects(model: nn.Module) -> str | None:
 def image_channels(model: nn.Module) -> int | None:
     """The channels of the image a model takes, when its first layer is a 2-D convolution."""
     found = first_layer(model)
-    if found is not None and isinstance(found[1], nn.Conv2d):
-        return int(found[1].in_channels)
-    return None
+    conv: Any = found[1] if found is not None and isinstance(found[1], CONVS_2D) else None
+    return int(conv.in_channels) if conv is not None else None
 
 
 def forward_parameters(model: nn.Module) -> list[inspect.Parameter] | None:
@@ -129,7 +133,8 @@ MAX_TOKENS = 512  # a transformers model's declared sequence length is capped he
 
 def _transformers_inputs(model: nn.Module) -> tuple[Inputs, int | None] | None:
     """A transformers model's ``main_input_name`` at the sizes its config gives: token ids
-    of ``max_position_embeddings`` (at most 512), images of ``image_size``, one second of
+    of ``max_position_embeddings`` (at most 512), images of ``image_size`` (224 when the
+    config has none), one second of
     16 kHz audio. (Its ``dummy_inputs`` are 3×5 token ids whatever the model takes.)"""
     name, config = getattr(model, "main_input_name", None), getattr(model, "config", None)
     if not isinstance(name, str) or config is None:
@@ -138,9 +143,12 @@ def _transformers_inputs(model: nn.Module) -> tuple[Inputs, int | None] | None:
         positions = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
         length = min(int(positions), MAX_TOKENS) if isinstance(positions, int) else 128
         leaf, how = Input(name, (length,), "int64"), f"{length} tokens"
-    elif name == "pixel_values" and isinstance(getattr(config, "image_size", None), int):
+    elif name == "pixel_values":
+        size = getattr(config, "image_size", None)
+        side = size if isinstance(size, int) else 224  # convolutional configs (ResNet, ConvNeXt) state none
         channels = int(getattr(config, "num_channels", 3))
-        leaf, how = Input(name, (channels, config.image_size, config.image_size)), f"{config.image_size}² image"
+        leaf = Input(name, (channels, side, side))
+        how = f"a {side}×{side} image" + ("" if isinstance(size, int) else " (224: the config states no image_size)")
     elif name == "input_values":
         leaf, how = Input(name, (16000,)), "one second of 16 kHz audio"
     else:

@@ -353,7 +353,7 @@ def _mismatch(check: Check) -> str:
 def _format_attrs(attrs: dict[str, object]) -> str:
     parts = []
     for key, value in attrs.items():
-        dims = value if isinstance(value, tuple) else (value,)
+        dims = tuple(value) if isinstance(value, (tuple, list)) else (value,)  # a pool's kernel may be a list
         text = "×".join(str(d) for d in dims)
         if key == "kernel":
             parts.append(text if len(dims) > 1 else f"{text}×{text}")

@@ -46,6 +46,23 @@ def conv_macs(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int:
     return _numel(out) * math.prod(_shape(weight)[1:])
 
 
+def _unpacked(packed: Any, kind: str) -> Any:
+    """The float weight inside a quantized op's packed parameters (``quantized::conv2d``)."""
+    import torch
+
+    return getattr(torch.ops.quantized, f"{kind}_unpack")(packed)[0]
+
+
+def packed_conv_macs(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int:
+    """A quantized convolution: as :func:`conv_macs`, the weight read from its packed parameters."""
+    rank = len(_shape(out)) - 2
+    return _numel(out) * math.prod(_shape(_unpacked(args[1], f"conv{rank}d"))[1:])
+
+
+def packed_linear_macs(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int:
+    return _numel(out) * _shape(_unpacked(args[1], "linear"))[1]
+
+
 def mm_macs(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int:
     a, b = args[0], args[1]
     return _shape(a)[0] * _shape(a)[1] * _shape(b)[1]
@@ -131,7 +148,7 @@ def recurrent_cost(module: Any, x: Any) -> dict[str, int]:
 
 # ---------------------------------------------------------------- the operator table
 
-CATEGORIES: dict[str, str] = {}  # aten packet name -> category
+CATEGORIES: dict[str, str] = {}  # aten packet name (other namespaces: "quantized::conv2d") -> category
 MAC_HANDLES: dict[str, Handle] = {}  # aten packet name -> MACs of the conv/linear/matmul/attention kind
 
 
@@ -169,6 +186,15 @@ _ops("elementwise", "add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", 
 _ops("reduction", "mean", "sum", "amax", "amin", "max", "min", "var", "std", "var_mean", "norm",
      "linalg_vector_norm", "argmax", "argmin", "cumsum", "logsumexp")
 _ops("dropout", "native_dropout", "dropout", "bernoulli", "bernoulli_", "feature_dropout")
+_ops("conv", *(f"quantized::conv{n}d{relu}" for n in (1, 2, 3) for relu in ("", "_relu")), handle=packed_conv_macs)
+_ops("linear", "quantized::linear", "quantized::linear_relu", "quantized::linear_dynamic", handle=packed_linear_macs)
+_ops("elementwise", "quantized::add", "quantized::add_relu", "quantized::mul", "quantized::mul_relu",
+     "quantized::add_scalar", "quantized::mul_scalar")
+_ops("pool", "quantized_max_pool2d", "quantized_max_pool1d")
+_ops("activation", "quantized::hardswish", "quantized::sigmoid", "quantized::relu6", "quantized::leaky_relu",
+     "quantized::elu", "quantized::celu", "quantized::threshold")
+_ops("free", "quantize_per_tensor", "quantize_per_channel", "dequantize", "quantized::cat",
+     "_make_per_tensor_quantized_tensor", "int_repr", "q_scale", "q_zero_point")
 _ops("free", "view", "_unsafe_view", "reshape", "expand", "permute", "transpose", "t", "select", "slice",
      "unsqueeze", "squeeze", "cat", "stack", "split", "split_with_sizes", "chunk", "narrow", "clone",
      "contiguous", "copy_", "empty", "empty_like", "empty_strided", "zeros", "zeros_like", "ones", "ones_like",
@@ -267,9 +293,12 @@ class OpCounter(TorchDispatchMode):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         op = func._overloadpacket.__name__
+        namespace = getattr(func, "namespace", "aten")
+        if namespace != "aten":
+            op = f"{namespace}::{op}"
         category = CATEGORIES.get(op)
         if category is None:
-            self.not_counted[f"aten.{op}"] += 1
+            self.not_counted[op if namespace != "aten" else f"aten.{op}"] += 1
             return out
         module_type = self.context()
         if category == "matmul" and module_type == "Linear":
