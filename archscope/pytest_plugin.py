@@ -137,7 +137,7 @@ def archscope_snapshot(request: pytest.FixtureRequest) -> Callable[..., CheckRes
                                      update=update, seen=seen, **inputs)
         except SnapshotMismatchError as exc:
             failure = str(exc)
-        except ArchscopeError as exc:
+        except (ArchscopeError, TypeError, ValueError) as exc:  # the front door's own: user code's are ArchscopeErrors
             failure = f"archscope: {' '.join(str(exc).split())}"
         if failure is not None:  # outside the except blocks: no chained traceback in the report
             pytest.fail(failure, pytrace=False)

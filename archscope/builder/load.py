@@ -59,7 +59,10 @@ class Target:
             if self.spec is not None:
                 from archscope.builder.from_spec import build_spec
 
-                return build_spec(self.spec)
+                try:
+                    return build_spec(self.spec)
+                except (RuntimeError, MemoryError, OverflowError) as exc:  # too large to allocate, on the CPU
+                    raise ModelLoadError(f"cannot build {self.name} on {device}: {one_line(exc, 200)}") from None
             assert self.factory is not None
             return _call_factory(self.factory, self.text)
 
