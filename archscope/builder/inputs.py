@@ -134,7 +134,7 @@ MAX_TOKENS = 512  # a transformers model's declared sequence length is capped he
 def _transformers_inputs(model: nn.Module) -> tuple[Inputs, int | None] | None:
     """A transformers model's ``main_input_name`` at the sizes its config gives: token ids
     of ``max_position_embeddings`` (at most 512), images of ``image_size`` (224 when the
-    config has none), one second of
+    config has none), Whisper's log-mel features (``num_mel_bins`` × 2 ``max_source_positions``), one second of
     16 kHz audio. (Its ``dummy_inputs`` are 3×5 token ids whatever the model takes.)"""
     name, config = getattr(model, "main_input_name", None), getattr(model, "config", None)
     if not isinstance(name, str) or config is None:
@@ -149,6 +149,9 @@ def _transformers_inputs(model: nn.Module) -> tuple[Inputs, int | None] | None:
         channels = int(getattr(config, "num_channels", 3))
         leaf = Input(name, (channels, side, side))
         how = f"a {side}×{side} image" + ("" if isinstance(size, int) else " (224: the config states no image_size)")
+    elif name == "input_features" and isinstance(getattr(config, "num_mel_bins", None), int):
+        frames = 2 * int(getattr(config, "max_source_positions", 1500))  # Whisper: 30 s of log-mel frames
+        leaf, how = Input(name, (config.num_mel_bins, frames)), f"{config.num_mel_bins} mel bins × {frames} frames"
     elif name == "input_values":
         leaf, how = Input(name, (16000,)), "one second of 16 kHz audio"
     else:
