@@ -680,3 +680,21 @@ def test_quantized_convolutions_and_linears_are_counted_from_their_packed_weight
     assert t.device == "cpu"  # quantized kernels have no meta implementation: the CPU, said in a note
     assert t.totals.macs == 2 * (2 * 8 * 6 * 6 * 3 * 3 * 3) + 2 * 8 * 5
     assert not t.not_counted, t.not_counted
+
+
+class StrayCpuParameter(nn.Module):
+    """A parameter made by a legacy constructor, which ignores ``torch.device("meta")`` (as
+    transformers' Wav2Vec2 ``masked_spec_embed`` does): it must not push the trace to the CPU."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stray = nn.Parameter(torch.Tensor(8).uniform_())
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x)
+
+
+def test_a_stray_cpu_parameter_does_not_force_the_cpu() -> None:
+    t = archscope.trace(StrayCpuParameter, input_size=(8,), batch=2)
+    assert t.device == "meta" and t.totals.macs == 2 * 8 * 8 and t.totals.params == 8 + 8 * 8 + 8

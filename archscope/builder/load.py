@@ -64,7 +64,11 @@ class Target:
                 except (RuntimeError, MemoryError, OverflowError) as exc:  # too large to allocate, on the CPU
                     raise ModelLoadError(f"cannot build {self.name} on {device}: {one_line(exc, 200)}") from None
             assert self.factory is not None
-            return _call_factory(self.factory, self.text)
+            module = _call_factory(self.factory, self.text)
+        # NOTE: a tensor made by a legacy constructor (torch.Tensor(n), transformers' Wav2Vec2
+        # masked_spec_embed) ignores the device context and lands on the CPU; moving the whole
+        # module puts such strays where the rest is (on meta: no memory).
+        return module.to(device)
 
 
 def resolve(text: str) -> Target:
