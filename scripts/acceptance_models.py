@@ -141,7 +141,8 @@ TIMM_MODELS: list[tuple[str, str]] = [
     ("convnext", "convnext_zepto_rms"), ("convnextv2", "convnextv2_atto"), ("vit", "vit_tiny_patch16_224"),
     ("vit_hybrid", "vit_tiny_r_s16_p8_224"), ("deit", "deit_tiny_patch16_224"), ("deit3", "deit3_small_patch16_224"),
     ("swin", "swin_tiny_patch4_window7_224"), ("swinv2", "swinv2_tiny_window8_256"), ("maxvit", "maxvit_pico_rw_256"),
-    ("coatnet", "coatnet_pico_rw_224"), ("regnet", "regnetx_002"), ("regnet", "regnety_002"), ("regnetz", "regnetz_005"),
+    ("coatnet", "coatnet_pico_rw_224"), ("regnet", "regnetx_002"), ("regnet", "regnety_002"),
+    ("regnetz", "regnetz_005"),
     ("rexnet", "rexnet_100"), ("densenet", "densenet121"), ("dpn", "dpn48b"), ("inception", "inception_v3"),
     ("inception", "inception_v4"), ("inception_resnet", "inception_resnet_v2"), ("xception", "xception41p"),
     ("nfnet", "eca_nfnet_l0"), ("levit", "levit_128s"), ("mixer", "mixer_s16_224"), ("resmlp", "resmlp_12_224"),
@@ -197,7 +198,8 @@ def transformers_cases() -> list[Case]:
     text = dict(small, vocab_size=1000, max_position_embeddings=128)
     return [
         _hf("BertModel", lambda: T.AutoModel.from_config(T.BertConfig(**text))),
-        _hf("RobertaModel", lambda: T.AutoModel.from_config(T.RobertaConfig(**dict(text, max_position_embeddings=130)))),
+        _hf("RobertaModel",
+            lambda: T.AutoModel.from_config(T.RobertaConfig(**dict(text, max_position_embeddings=130)))),
         _hf("DistilBertModel", lambda: T.AutoModel.from_config(T.DistilBertConfig(
             dim=128, n_layers=2, n_heads=2, hidden_dim=256, vocab_size=1000, max_position_embeddings=128))),
         _hf("AlbertModel (shared layers)", lambda: T.AutoModel.from_config(T.AlbertConfig(
@@ -225,7 +227,7 @@ def transformers_cases() -> list[Case]:
     ]
 
 
-def _whisper_encoder(T: Any) -> nn.Module:
+def _whisper_encoder(T: Any) -> nn.Module:  # noqa: N803 (the module, as imported above)
     from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
     return WhisperEncoder(T.WhisperConfig(d_model=128, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
