@@ -1,4 +1,4 @@
-"""Hostile files: every limit archscope sets on what it reads is a clear error, fast (docs/limits.md)."""
+"""Hostile files: every limit archscope sets on what it reads is a clear error, fast (docs/guarantees.md)."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ from archscope.spec.nodes import NODE_TYPES, Model, Node, Seq
 SCHEMA_VERSION = 1
 _MODEL_KEYS = {"archscope_spec", "name", "input", "label", "layers"}
 
-# Limits on what a spec file may hold (docs/limits.md): far above any real architecture
+# Limits on what a spec file may hold (docs/guarantees.md): far above any real architecture
 # (DenseNet-264 has ~1,000 nodes nested 6 deep), low enough that a hostile file fails fast.
 MAX_FILE_BYTES = 32 * 2**20
 MAX_DEPTH = 64  # nested lists and mappings
