@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from archscope.builder.load import Target, resolve
-from archscope.errors import ArchscopeError, ModelLoadError, ShapeError, UsageError
+from archscope.errors import ArchscopeError, ModelLoadError, ShapeError, UsageError, echo
 from archscope.spec.inputs import FLOAT_DTYPES, Inputs, from_sizes, single_input
 from archscope.spec.layout import layout
 from archscope.tracer.analytic import analytic_trace
@@ -138,7 +138,12 @@ def trace(target: str | nn.Module, input_size: Any = None, batch: int = 1, devic
     if dtype not in DTYPES:
         raise UsageError(f"unknown dtype {dtype!r}: use one of {', '.join(DTYPES)}")
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise UsageError(f"batch must be a positive integer, got {batch!r}")
+        raise UsageError(f"batch must be a positive integer, got {echo(batch)}")
+    for flag, value in (("train", train), ("analytic", analytic)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{flag} must be True or False, got {echo(value)}")
+    if inputs_from is not None and not isinstance(inputs_from, str):
+        raise TypeError(f"inputs_from must be an import path such as 'inputs.py:example', got {echo(inputs_from)}")
     resolved = _target(target)
     sources = dict(input_size=input_size, dtypes=dtypes, batch_dim=batch_dim, input_data=input_data,
                    inputs_from=inputs_from)

@@ -65,9 +65,9 @@ class ExpectationError(ArchscopeError):
     """A model whose traced shapes contradict its ``expect`` annotations (exit code 1)."""
 
 
-def write(snapshot: dict[str, Any], output: str | Path) -> Path:
+def write(snapshot: dict[str, Any], output: str | Path, reads: Iterable[str | Path] = ()) -> Path:
     """Write into directory ``output`` (named by model and input; made if missing) or to the
-    ``.json`` file ``output``."""
+    ``.json`` file ``output``, which may not be one of the files the command ``reads``."""
     out = Path(output)
     if out.suffix != ".json":
         if out.exists() and not out.is_dir():
@@ -78,7 +78,7 @@ def write(snapshot: dict[str, Any], output: str | Path) -> Path:
         except OSError as exc:
             raise UsageError(f"cannot make the directory {str(out)!r}: {exc.strerror or exc}") from None
         out = out / files.filename(snapshot)
-    write_atomic(out, files.dumps(snapshot))
+    write_atomic(out, files.dumps(snapshot), reads)
     return out
 
 

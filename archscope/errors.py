@@ -52,10 +52,23 @@ class ShapeError(ArchscopeError):
 USER_CODE_ERRORS: tuple[type[BaseException], ...] = (Exception, SystemExit)
 
 
+MAX_ECHO = 60  # characters of a user's text repeated in a message
+
+
+def echo(value: Any) -> str:
+    """A user's value as a message shows it: text quoted, anything else as its repr, cut to a
+    readable length (a 99,999-number input is not echoed whole)."""
+    return repr(cut(value)) if isinstance(value, str) else cut(repr(value))
+
+
+def cut(text: str, limit: int = MAX_ECHO) -> str:
+    """``text`` cut to ``limit`` characters, then ``…``."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def one_line(exc: BaseException, limit: int = 300) -> str:
     """``TypeError: what it says`` on one line, cut to ``limit``; a SystemExit as what it was."""
     if isinstance(exc, SystemExit):
-        return f"the model's code called sys.exit({exc.code!r})"
-    text = " ".join(str(exc).split())
-    text = text if len(text) <= limit else text[:limit] + "…"
+        return f"the model's code called sys.exit({echo(exc.code)})"
+    text = cut(" ".join(str(exc).split()), limit)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,16 +1,22 @@
-"""Writing output files atomically: a reader never sees a half-written file.
+"""Files: reading within limits, and writing atomically so a reader never sees half a file.
+
+- Only regular files are read, and at most a stated number of bytes: a named pipe nobody
+  writes would hang the read, ``/dev/zero`` would never end.
 
 - The data goes to a temporary file beside the target (``.NAME.PID.XXXX.archscope-tmp``),
   is synced, then renamed into place. A run killed in between (SIGKILL) leaves that
   temporary file; the next write into the same directory removes the leftovers of
   processes that no longer run (a concurrent run's file is left alone).
 - A symlink is written through: the file it points to is replaced, the link stays a link.
+- Only regular files are written: a named pipe, a device or a socket is refused, not replaced.
 - A file the command also reads (its model's spec or source file) is never an output.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,6 +25,20 @@ from archscope.errors import UsageError
 
 TMP_SUFFIX = ".archscope-tmp"
 MAX_NAME = 255  # bytes in one path component, on every common file system
+
+
+def read_limited(path: str | Path, limit: int) -> bytes:
+    """The bytes of the regular file ``path`` (or of the file a link points to), if it holds at
+    most ``limit``. Otherwise an :class:`OSError` whose ``strerror`` says why, as for a missing
+    or unreadable file; the caller names the file and its role."""
+    mode = os.stat(path).st_mode  # never blocks, unlike opening a pipe
+    if not stat.S_ISREG(mode):
+        raise OSError(errno.EINVAL, "it is not a regular file (a named pipe, a device or a socket)")
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"it has more than {limit:,} bytes, the most archscope reads")
+    return data
 
 
 def check_writable(path: str | Path, reads: Iterable[str | Path] = ()) -> Path:
@@ -31,6 +51,9 @@ def check_writable(path: str | Path, reads: Iterable[str | Path] = ()) -> Path:
     parent = p.parent if str(p.parent) else Path(".")
     if p.is_dir():
         raise UsageError(f"cannot write {str(p)!r}: it is a directory")
+    if p.exists() and not p.is_file():
+        raise UsageError(f"cannot write {str(p)!r}: it is not a regular file (a named pipe, a device or a socket), "
+                         "which archscope would replace; leave -o out to print to standard output")
     if not parent.is_dir():
         raise UsageError(f"cannot write {str(p)!r}: the directory {str(parent)!r} does not exist")
     if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
@@ -49,10 +72,10 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def write_atomic(path: str | Path, data: str | bytes) -> None:
+def write_atomic(path: str | Path, data: str | bytes, reads: Iterable[str | Path] = ()) -> None:
     """Write to a temporary file beside ``path`` (through a symlink: beside its target), then
-    rename it into place."""
-    p = check_writable(path)
+    rename it into place; ``path`` may not be one of the files the command ``reads``."""
+    p = check_writable(path, reads)
     if p.is_symlink():
         p = Path(os.path.realpath(p))
     payload = data.encode("utf-8") if isinstance(data, str) else data

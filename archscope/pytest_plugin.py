@@ -65,8 +65,11 @@ def assert_snapshot(model: Any, input_size: Any, directory: str | Path, *, name:
     ``seen(path, snapshot)`` is called before the comparison. ``inputs`` (``input_data``,
     ``dtypes``, ``batch_dim``) as :func:`archscope.trace` takes them."""
     from archscope.check import compare_snapshot, take_checked
+    from archscope.errors import echo
     from archscope.snapshot import files
 
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name must be text, got {echo(name)}")
     new, problems = take_checked(model, input_size=input_size, batch=batch, **inputs)
     if name is not None:
         new["name"] = name

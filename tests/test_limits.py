@@ -49,13 +49,32 @@ def test_hostile_spec_files_are_a_clear_error_fast(case: str, tmp_path: Path) ->
     assert code == 1 and words in out and "Traceback" not in out, out
 
 
-def test_a_file_over_the_size_limit_is_refused_before_it_is_read(tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_file_over_the_size_limit_is_refused_reading_no_more_than_the_limit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(serialize, "MAX_FILE_BYTES", 100)
     path = tmp_path / "big.json"
     path.write_text(json.dumps({"name": "x", "input": [3, 8, 8], "layers": [{"type": "act", "fn": "relu"}] * 20}))
     code, out = run("summary", str(path))
-    assert code == 1 and "a spec may have at most 100" in out
+    assert code == 1 and "a spec may have at most 100 bytes" in out
+    huge = tmp_path / "huge.yaml"
+    with huge.open("wb") as f:
+        f.truncate(2**40)  # a sparse terabyte: reading it whole would take hours and all memory
+    started = time.perf_counter()
+    code, out = run("summary", str(huge))
+    assert code == 1 and "a spec may have at most 100 bytes" in out and time.perf_counter() - started < 10
+
+
+def test_a_snapshot_over_the_size_limit_is_corrupt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from archscope.snapshot import files
+
+    code, _ = run("snapshot", "lenet5", "-o", str(tmp_path))
+    assert code == 0
+    (path,) = tmp_path.glob("*.json")
+    monkeypatch.setattr(files, "MAX_SNAPSHOT_BYTES", path.stat().st_size - 1)
+    code, out = run("check", str(tmp_path))
+    assert code == 2 and path.name in out and f"more than {path.stat().st_size - 1:,} bytes" in out
+    monkeypatch.setattr(files, "MAX_SNAPSHOT_BYTES", path.stat().st_size)
+    assert run("check", str(tmp_path))[0] == 0
 
 
 def test_a_large_legitimate_spec_is_read(tmp_path: Path) -> None:

@@ -148,21 +148,20 @@ def read_snapshot(text: str) -> dict[str, Any] | None:
     path = Path(text)
     if not text.endswith(".json") or not path.is_file():
         return None
+    from archscope.fileio import read_limited
+    from archscope.snapshot import files
+
     try:
-        content = path.read_text(encoding="utf-8", errors="replace")
+        content = read_limited(path, files.MAX_SNAPSHOT_BYTES).decode("utf-8", errors="replace")
     except OSError:
         return None  # the spec loader says why it cannot be read
     try:
         data = json.loads(content)
-    except json.JSONDecodeError:  # a truncated snapshot, or a broken spec file (the spec loader reports it)
+    except (json.JSONDecodeError, RecursionError):  # a truncated or broken snapshot, or spec file
         claims = '"archscope.snapshot/' in content[:500]
     else:
         claims = isinstance(data, dict) and str(data.get("schema", "")).startswith("archscope.snapshot")
-    if not claims:
-        return None
-    from archscope.snapshot import files
-
-    return files.load(path)
+    return files.load(path) if claims else None
 
 
 def attributes(target: str, input_shape: Shape | None = None) -> dict[str, dict[str, Any]]:

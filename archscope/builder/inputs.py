@@ -18,6 +18,7 @@ built ``nn.Module`` to tell what it takes, and makes the tensors:
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -25,8 +26,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from archscope.errors import USER_CODE_ERRORS, UsageError
-from archscope.spec.inputs import Input, Inputs, Tree, check_shape, dtype_name, echo, fmt_shape
+from archscope.errors import USER_CODE_ERRORS, ShapeError, UsageError, echo
+from archscope.spec.inputs import Input, Inputs, Tree, check_shape, describe, dtype_name, fmt_shape
 
 # Layers that fix what the model's input looks like, and the words for it. First match wins.
 _RNN_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
@@ -253,7 +254,13 @@ def _tensor(leaf: Input, batch: int, device: torch.device) -> Any:
     dtype = getattr(torch, leaf.dtype or "float32")
     if isinstance(value, Tensor) and tuple(value.shape) == shape and device.type != "meta":
         return value.to(device)
-    return torch.zeros(check_shape(shape, f"input {leaf.name!r}") if shape else (), dtype=dtype, device=device)
+    size = check_shape(shape, f"input {leaf.name!r}") if shape else ()
+    try:
+        return torch.zeros(size, dtype=dtype, device=device)
+    except (RuntimeError, MemoryError) as exc:  # the allocator's refusal, in torch's words
+        raise ShapeError(f"input {describe(replace(leaf, dtype=dtype_name(str(dtype))), batch)} "
+                         f"({math.prod(size) * dtype.itemsize:,} bytes) cannot be allocated on {device.type}: "
+                         "not enough memory; use a smaller --batch or --input") from exc
 
 
 def labelled(inputs: Inputs, args: tuple[Any, ...], kwargs: Mapping[str, Any], batch: int) -> list[tuple[str, Any]]:

@@ -43,7 +43,7 @@ def check(
     if not paths and not zoo:
         raise UsageError("nothing to check: give snapshot directories or files, or --zoo")
     if junit_xml:
-        check_writable(junit_xml)
+        check_writable(junit_xml, reads=snapshot_paths(paths) if paths else ())
     results = []
     total = (len(snapshot_paths(paths)) if paths else 0) + (len(zoo_models.names()) if zoo else 0)
     with _progress(total) as advance:

@@ -14,10 +14,10 @@ def list_models(
     """List the zoo: name, family, parameters, reference input and paper (no torch needed)."""
     from archscope import zoo
     from archscope.cli.output import emit
-    from archscope.errors import UsageError
+    from archscope.errors import UsageError, echo
     from archscope.report.zoo import render_zoo
 
     entries = [zoo.get(n) for n in zoo.names(pattern)]
     if not entries:
-        raise UsageError(f"no zoo model matches {pattern!r}; 'archscope list' shows them all")
+        raise UsageError(f"no zoo model matches {echo(pattern)}; 'archscope list' shows them all")
     emit(render_zoo(entries), None)

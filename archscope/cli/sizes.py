@@ -45,13 +45,15 @@ def sizes(
 def spec_of(model: str, what: str) -> Model:
     """The spec behind a zoo name or spec file; a usage error for an import path."""
     from archscope.builder.load import resolve
-    from archscope.errors import UsageError
+    from archscope.errors import UsageError, echo
+    from archscope.snapshot.files import kind_of
 
-    target = resolve(model)
-    if target.spec is None:
+    if kind_of(model) == "import":  # refused before it is imported: this command runs no code
         raise UsageError(f"{what} needs a zoo model or a spec file, which it analyses without running "
-                         f"the model; {model!r} is an import path")
-    return target.spec
+                         f"the model; {echo(model)} is an import path")
+    spec = resolve(model).spec
+    assert spec is not None  # a zoo name or spec file always has one
+    return spec
 
 
 def with_least_input(exc: ShapeError, model: str, input_size: list[str] | None, train: bool) -> ShapeError:

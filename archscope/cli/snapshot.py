@@ -14,6 +14,7 @@ from archscope.cli.options import (
     InputsFromOption,
     ModelArgument,
     fed,
+    model_files,
 )
 
 
@@ -34,6 +35,10 @@ def snapshot(
     No snapshot is written of a model that contradicts its expected shapes (exit 1). See docs/ci.md.
     """
     from archscope.check import take, write
+    from archscope.fileio import check_writable
 
-    path = write(take(model, batch=batch, device=device, **fed(input, inputs_from, batch_dim)), output)
+    reads = model_files(model, inputs_from)
+    if output.endswith(".json"):
+        check_writable(output, reads)  # before the trace
+    path = write(take(model, batch=batch, device=device, **fed(input, inputs_from, batch_dim)), output, reads)
     typer.echo(f"wrote {path}")

@@ -28,8 +28,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from archscope.errors import UsageError
-from archscope.spec.inputs import Inputs, echo, file_label, from_json, from_legacy
+from archscope.errors import UsageError, cut, echo
+from archscope.fileio import read_limited
+from archscope.spec.inputs import Inputs, file_label, from_json, from_legacy
 from archscope.spec.inputs import to_json as inputs_json
 from archscope.tracer.records import Trace
 
@@ -37,6 +38,7 @@ SCHEMA = "archscope.snapshot/2"
 LEGACY = "archscope.snapshot/1"
 _KEYS = ("schema", "model", "name", "inputs", "batch", "mode", "convention", "totals", "layers")
 _LAYER_KEYS = ("name", "type", "call", "output_shapes", "params", "macs")
+MAX_SNAPSHOT_BYTES = 64 * 2**20  # a 10,000-layer model's snapshot has ~3 MiB
 
 
 class CorruptSnapshotError(UsageError):
@@ -88,7 +90,7 @@ def dumps(snapshot: dict[str, Any]) -> str:
 def load(path: Path) -> dict[str, Any]:
     """Read and validate a snapshot; a bad file raises :class:`CorruptSnapshotError` naming it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_limited(path, MAX_SNAPSHOT_BYTES).decode("utf-8")
     except OSError as exc:
         raise CorruptSnapshotError(f"cannot read snapshot {str(path)!r}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
@@ -100,6 +102,9 @@ def load(path: Path) -> dict[str, Any]:
         raise CorruptSnapshotError(f"snapshot {str(path)!r} is not valid JSON ({exc.msg} at line {exc.lineno}); "
                                    "it may be truncated: restore it from version control or rewrite it "
                                    "with 'archscope snapshot'") from None
+    except RecursionError:
+        raise CorruptSnapshotError(f"snapshot {str(path)!r} is not an archscope snapshot: its JSON is nested "
+                                   "too deep to read") from None
     if isinstance(data, dict) and data.get("schema") == LEGACY:
         data = _upgrade(data)
     problem = _problem(data)
@@ -183,7 +188,7 @@ def _problem(data: Any) -> str | None:
             return f"layers[{i}]: {problem}"
         key = (layer["name"], layer["call"])
         if key in seen:
-            return f"layers[{i}]: {layer['name'] or '(model)'} call {layer['call']} is listed twice"
+            return f"layers[{i}]: {cut(layer['name']) or '(model)'} call {layer['call']} is listed twice"
         seen.add(key)
     return None
 
@@ -197,10 +202,10 @@ def _layer_problem(layer: Any) -> str | None:
     if not isinstance(layer["name"], str) or not isinstance(layer["type"], str):
         return "name and type must be strings"
     if not _is_int(layer["call"], 1):
-        return f"call must be a positive integer, got {layer['call']!r}"
+        return f"call must be a positive integer, got {echo(layer['call'])}"
     shapes = layer["output_shapes"]
     if not (isinstance(shapes, list) and all(isinstance(s, list) and all(_is_int(d) for d in s) for s in shapes)):
-        return f"output_shapes must be a list of shapes (lists of integers), got {shapes!r}"
+        return f"output_shapes must be a list of shapes (lists of integers), got {echo(shapes)}"
     if not _is_int(layer["params"]) or not _is_int(layer["macs"]):
         return "params and macs must be non-negative integers"
     return None

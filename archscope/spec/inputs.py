@@ -34,7 +34,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Union
 
-from archscope.errors import UsageError
+from archscope.errors import UsageError, echo
 
 # Every dtype an input or a parameter may have, with its size in bytes. The first four
 # are floating point: the ones ``--dtype`` (the parameters' type) takes.
@@ -48,7 +48,6 @@ _ALIASES = {"float": "float32", "half": "float16", "double": "float64", "long": 
 
 MAX_DIMS = 8  # more is a typo, not a model input
 MAX_ELEMENTS = 2**48  # per input: beyond what any machine holds, even on meta storage sizes overflow
-MAX_ECHO = 60  # characters of a user's text repeated in a message
 
 Shape = tuple[int, ...]
 Tree = Union["Input", tuple["Tree", ...], list["Tree"], dict[str, "Tree"]]
@@ -141,14 +140,6 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # ASCII digits only ('²²⁴' and '①' pass str.isdigit() but int() refuses them), and few of
 # them (int() refuses 4,300 digits).
 _DIGITS = re.compile(r"[0-9]{1,15}")
-
-
-def echo(value: Any) -> str:
-    """A user's value as a message shows it: text quoted, anything else as its repr, cut to a
-    readable length (a 99,999-number input is not echoed whole)."""
-    text = value if isinstance(value, str) else repr(value)
-    cut = text if len(text) <= MAX_ECHO else text[:MAX_ECHO] + "…"
-    return repr(cut) if isinstance(value, str) else cut
 
 
 def dtype_name(text: str, what: str = "dtype") -> str:

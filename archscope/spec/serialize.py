@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import errno
 import functools
 import json
 import types
@@ -17,7 +18,8 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from archscope.errors import SpecError, UsageError
+from archscope.errors import MAX_ECHO, SpecError, UsageError, cut, echo
+from archscope.fileio import read_limited
 from archscope.spec.expect import Expect, ExpectSyntaxError
 from archscope.spec.nodes import NODE_TYPES, Model, Node, Seq
 
@@ -87,7 +89,7 @@ def from_dict(data: Any) -> Model:
     version = data.get("archscope_spec", SCHEMA_VERSION)
     if version != SCHEMA_VERSION:
         raise SpecError("archscope_spec", f"this archscope reads spec format {SCHEMA_VERSION}, "
-                                          f"the file says {version!r}")
+                                          f"the file says {echo(version)}")
     for key in ("name", "input", "layers"):
         if key not in data:
             raise SpecError("", f"missing required field {key!r}")
@@ -97,7 +99,7 @@ def from_dict(data: Any) -> Model:
         shape = [shape]
     if (not isinstance(shape, list) or len(shape) != 3
             or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in shape)):
-        raise SpecError("input", f"expected [channels, height, width] of positive ints, got {shape!r}")
+        raise SpecError("input", f"expected [channels, height, width] of positive ints, got {echo(shape)}")
     layers = data["layers"]
     if not isinstance(layers, list):
         raise SpecError("layers", f"expected a list of nodes, got {_kind(layers)}")
@@ -116,7 +118,7 @@ def node_from_dict(data: Any, path: str) -> Node:
     cls = NODE_TYPES.get(type_name) if isinstance(type_name, str) else None
     if cls is None:
         known = ", ".join(sorted(NODE_TYPES) + ["block"])
-        raise SpecError(f"{path}.type", f"unknown node type {type_name!r}{_did_you_mean(type_name, NODE_TYPES)}"
+        raise SpecError(f"{path}.type", f"unknown node type {echo(type_name)}{_did_you_mean(type_name, NODE_TYPES)}"
                                         f"; known types: {known}")
     hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -136,7 +138,7 @@ def _expand_block(data: dict[str, Any], path: str) -> Node:
     args = {k: v for k, v in data.items() if k not in ("type", "template")}
     name = data.get("template")
     if name not in TEMPLATES:
-        raise SpecError(f"{path}.template", f"unknown block template {name!r}"
+        raise SpecError(f"{path}.template", f"unknown block template {echo(name)}"
                                             f"{_did_you_mean(name, TEMPLATES)}; known: "
                                             f"{', '.join(sorted(TEMPLATES))}")
     if "expect" in args:
@@ -144,7 +146,7 @@ def _expand_block(data: dict[str, Any], path: str) -> Node:
     try:
         return TEMPLATES[name](**args)
     except TypeError as exc:
-        raise SpecError(path, f"block template {name!r}: {exc}") from None
+        raise SpecError(path, f"block template {name!r}: {cut(str(exc), 300)}") from None
 
 
 def _convert(value: Any, hint: Any, path: str) -> Any:
@@ -162,15 +164,15 @@ def _convert(value: Any, hint: Any, path: str) -> Any:
                 return _convert(value, arm, path)
             except SpecError:
                 continue
-        raise SpecError(path, f"expected {_describe(hint)}, got {value!r}")
+        raise SpecError(path, f"expected {_describe(hint)}, got {echo(value)}")
     if origin is tuple:
         args = typing.get_args(hint)
         if not isinstance(value, (list, tuple)):
-            raise SpecError(path, f"expected {_describe(hint)}, got {value!r}")
+            raise SpecError(path, f"expected {_describe(hint)}, got {echo(value)}")
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_convert(v, args[0], f"{path}[{i}]") for i, v in enumerate(value))
         if len(value) != len(args):
-            raise SpecError(path, f"expected {_describe(hint)}, got {value!r}")
+            raise SpecError(path, f"expected {_describe(hint)}, got {echo(value)}")
         return tuple(_convert(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True)))
     if hint is Node:
         return node_from_dict(value, path)
@@ -180,7 +182,7 @@ def _convert(value: Any, hint: Any, path: str) -> Any:
         return float(value)
     if isinstance(hint, type) and isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
         return value
-    raise SpecError(path, f"expected {_describe(hint)}, got {value!r}")
+    raise SpecError(path, f"expected {_describe(hint)}, got {echo(value)}")
 
 
 def _expect(value: Any, path: str) -> Expect:
@@ -192,7 +194,7 @@ def _expect(value: Any, path: str) -> Expect:
             return Expect.parse(value["shape"], str(value.get("source", "")))
     except ExpectSyntaxError as exc:
         raise SpecError(path, str(exc)) from None
-    raise SpecError(path, f"expected a shape like 'N×64×56×56', got {value!r}")
+    raise SpecError(path, f"expected a shape like 'N×64×56×56', got {echo(value)}")
 
 
 def _describe(hint: Any) -> str:
@@ -210,18 +212,20 @@ def _describe(hint: Any) -> str:
 def _reject_unknown(data: dict[str, Any], allowed: set[str], path: str) -> None:
     for key in data:
         if key not in allowed:
-            where = f"{path}.{key}" if path else str(key)
+            where = f"{path}.{cut(str(key))}" if path else cut(str(key))
             raise SpecError(where, f"unknown field{_did_you_mean(key, allowed)}; "
                                    f"allowed here: {', '.join(sorted(allowed))}")
 
 
 def _did_you_mean(word: Any, options: Any) -> str:
+    if len(str(word)) > MAX_ECHO:  # no name is that long, and difflib is quadratic in it
+        return ""
     close = difflib.get_close_matches(str(word), list(options), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _kind(value: Any) -> str:
-    return f"{type(value).__name__} {value!r}"[:80]
+    return f"{type(value).__name__} {echo(value)}"
 
 
 # ---------------------------------------------------------------- files
@@ -231,13 +235,12 @@ def load_file(path: str | Path) -> Model:
     """Read a ``.json``, ``.yaml`` or ``.yml`` spec file, within the limits above."""
     p = Path(path)
     try:
-        size = p.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise SpecError("", f"{p}: the file has {size:,} bytes; a spec may have at most {MAX_FILE_BYTES:,}")
-        raw = p.read_bytes()
+        raw = read_limited(p, MAX_FILE_BYTES)
     except FileNotFoundError:
         raise UsageError(f"spec file {str(p)!r} does not exist") from None
     except OSError as exc:
+        if exc.errno == errno.EFBIG:
+            raise SpecError("", f"{p}: a spec may have at most {MAX_FILE_BYTES:,} bytes") from None
         raise UsageError(f"cannot read spec file {str(p)!r}: {exc.strerror}") from None
     try:
         text = raw.decode("utf-8")

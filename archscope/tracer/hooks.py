@@ -149,7 +149,10 @@ def trace_module(model: nn.Module, inputs: Inputs, *, batch: int = 1, name: str 
     warmup.skip_dynamo_import()  # a no-op unless the command line allowed it
     device = _device_of(model)
     inputs = inputs.with_dtype(str(dtype).removeprefix("torch."))
-    args, kwargs = materialise(inputs, batch, device)
+    try:
+        args, kwargs = materialise(inputs, batch, device)
+    except ShapeError as exc:
+        raise ShapeError(f"{name}: {exc}") from exc
     for observe in INPUT_OBSERVERS:
         observe(labelled(inputs, args, kwargs, batch))
     rules = CONVENTIONS[convention]

@@ -16,7 +16,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from archscope.errors import UsageError
+from archscope.errors import UsageError, echo
 from archscope.spec.expect import Expect
 from archscope.spec.nodes import Model
 
@@ -71,6 +71,8 @@ def natural_key(name: str) -> list[Any]:
 
 def names(pattern: str | None = None) -> list[str]:
     """Zoo names in natural order, optionally filtered by a glob (``resnet*``)."""
+    if pattern is not None and not isinstance(pattern, str):
+        raise TypeError(f"pattern must be a glob such as 'resnet*', got {echo(pattern)}")
     found = sorted(REGISTRY, key=natural_key)
     return [n for n in found if fnmatch.fnmatch(n, pattern)] if pattern else found
 
@@ -79,9 +81,9 @@ def get(name: str) -> ZooEntry:
     try:
         return REGISTRY[name]
     except KeyError:
-        close = difflib.get_close_matches(name.lower(), list(REGISTRY), n=3, cutoff=0.5)
+        close = difflib.get_close_matches(name.lower(), list(REGISTRY), n=3, cutoff=0.5) if len(name) < 100 else []
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise UsageError(f"unknown model {name!r}: it is not in the zoo, not a spec file "
+        raise UsageError(f"unknown model {echo(name)}: it is not in the zoo, not a spec file "
                          f"(.yaml, .yml, .json) and not an import path (package.module:attr or "
                          f"path/to/file.py:attr).{hint} 'archscope list' shows the zoo.") from None
 

@@ -61,13 +61,13 @@ import archscope.check
 import archscope.report.check  # noqa: F401  (imported before pytester's inline runs)
 from archscope.analysis.sizes import analyse_sizes
 from archscope.cli.main import app
-from archscope.errors import ArchscopeError
+from archscope.errors import MAX_ECHO, ArchscopeError
 from archscope.fileio import MAX_NAME, TMP_SUFFIX
 from archscope.snapshot import files
 from archscope.snapshot.diff import compare
 from archscope.spec import inputs as spec_inputs
 from archscope.spec import serialize
-from archscope.spec.inputs import DTYPE_BYTES, MAX_DIMS, MAX_ECHO, MAX_ELEMENTS, parse_input
+from archscope.spec.inputs import DTYPE_BYTES, MAX_DIMS, MAX_ELEMENTS, parse_input
 from archscope.spec.nodes import Model
 
 pytest_plugins = ["pytester"]
