@@ -6,6 +6,8 @@ import json
 import math
 import subprocess
 import sys
+from dataclasses import dataclass
+from typing import ClassVar
 
 import pytest
 
@@ -34,6 +36,7 @@ from archscope.spec import (
     to_dict,
 )
 from archscope.spec.expect import ExpectSyntaxError
+from archscope.spec.nodes import Branch, Container, Node, Wiring
 
 # ---------------------------------------------------------------- expectations
 
@@ -204,3 +207,69 @@ def test_spec_and_zoo_never_import_torch() -> None:
             "[z.spec() for z in archscope.zoo.REGISTRY.values()]\n"
             "assert 'torch' not in sys.modules, 'torch was imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---------------------------------------------------------------- one fold, every reading
+
+
+@dataclass(frozen=True, kw_only=True)
+class _SumOfBranches(Container):
+    """A container this codebase does not have: the sum of parallel branches (as in a
+    multi-branch RepVGG block). It is defined by its wiring alone."""
+
+    TYPE: ClassVar[str] = "sum_of_branches"
+    branches: tuple[Node, ...]
+
+    def wiring(self) -> Wiring:
+        return Wiring("add", tuple(Branch(f"branch {i}", ((f".branches[{i}]", n),))
+                                   for i, n in enumerate(self.branches)))
+
+
+def test_a_new_container_type_is_its_wiring_and_every_reading_follows() -> None:
+    torch = pytest.importorskip("torch")
+    from archscope.analysis.receptive import by_module
+    from archscope.analysis.symbolic import shape_at, symbolic
+    from archscope.builder.from_spec import build_spec
+
+    block = _SumOfBranches(name="rep", branches=(
+        Seq(name="a", layers=(Conv(out=8, kernel=3, padding=1, bias=False), Norm())),
+        Seq(name="b", layers=(Conv(out=8, kernel=1, bias=False), Norm())),
+        Norm(name="c")))
+    model = Model(name="t", input=(8, 12, 10), layers=(block, Act()))
+    lay = layout(model)
+    assert lay.site_of("rep").out_shape == (8, 12, 10)
+    assert lay.params == 8 * 8 * 9 + 16 + 8 * 8 + 16 + 16
+    net = build_spec(model)
+    assert [k for k in net.state_dict() if k.endswith("weight")] == [
+        "rep.a.0.weight", "rep.a.1.weight", "rep.b.0.weight", "rep.b.1.weight", "rep.c.weight"]
+    x = torch.randn(2, 8, 12, 10)
+    with torch.no_grad():
+        net.eval()
+        want = torch.relu(net.rep.a(x) + net.rep.b(x) + net.rep.c(x))
+        assert torch.equal(net(x), want)
+    sym = symbolic(model)
+    assert shape_at(sym.modules()["rep"].out_shape, 30, 20) == (8, 30, 20)
+    assert sym.macs().at(12, 10) == 12 * 10 * 8 * (8 * 9 + 8)
+    assert by_module(model)["rep"].size_text() == "3"  # the union of a 3×3 and two 1×1 fields
+
+
+def test_a_join_of_unequal_branches_names_the_branches() -> None:
+    model = Model(name="t", input=(3, 8, 8), layers=(
+        _SumOfBranches(name="rep", branches=(Conv(name="a", out=4, kernel=1), Conv(name="b", out=5, kernel=1))),))
+    with pytest.raises(SpecError, match=r"add of branch 0 N×4×8×8 and branch 1 N×5×8×8: shapes differ"):
+        layout(model)
+
+
+def test_every_leaf_type_is_built_as_the_module_type_the_computed_trace_reports() -> None:
+    pytest.importorskip("torch")
+    from archscope.builder.from_spec import LEAF_BUILDERS
+    from archscope.spec.nodes import ACTIVATIONS, NODE_TYPES, Dropout, Identity, StochasticDepth
+
+    leaves = [Conv(out=4, kernel=1), Norm(), Pool(kernel=2), Pool(mode="avg", kernel=2), AdaptivePool(),
+              AdaptivePool(mode="max"), Linear(out=3), Flatten(), Dropout(), StochasticDepth(p=0.1), Identity(),
+              *(Act(fn=fn) for fn in ACTIVATIONS)]
+    assert {type(n) for n in leaves} == {c for c in NODE_TYPES.values() if not c.CONTAINER} == set(LEAF_BUILDERS)
+    for node in leaves:
+        shape = (4, 6, 6) if not isinstance(node, Linear) else (7,)
+        assert type(LEAF_BUILDERS[type(node)](node, shape)).__name__ == node.module_type(len(shape)), node
+    assert type(LEAF_BUILDERS[Norm](Norm(), (4,))).__name__ == Norm().module_type(1) == "BatchNorm1d"

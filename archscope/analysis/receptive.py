@@ -35,7 +35,9 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from archscope.spec import nodes as sn
-from archscope.spec.layout import layout, pair
+from archscope.spec.fold import Fold
+from archscope.spec.layout import layout
+from archscope.spec.nodes import Window
 
 
 @dataclass(frozen=True)
@@ -54,9 +56,10 @@ class Axis:
     def right(self) -> Fraction:
         return self.start + Fraction(self.r - 1, 2)
 
-    def slide(self, k: int, s: int, p: int, d: int = 1) -> Axis:
-        return Axis(self.r + (k - 1) * d * self.j, self.j * s,
-                    self.start + (Fraction(k - 1, 2) * d - p) * self.j)
+    def slide(self, w: Window) -> Axis:
+        k, d = w.kernel, w.dilation
+        return Axis(self.r + (k - 1) * d * self.j, self.j * w.stride,
+                    self.start + (Fraction(k - 1, 2) * d - w.padding) * self.j)
 
 
 INPUT_AXIS = Axis(1, 1, Fraction(0))
@@ -96,9 +99,6 @@ class Field:
             return {"global": True, "size": None, "jump": None, "start": None, "gated": self.gated}
         return {"global": False, "size": [self.h.r, self.w.r], "jump": [self.h.j, self.w.j],
                 "start": [_json(self.h.start), _json(self.w.start)], "gated": self.gated}
-
-
-GLOBAL = Field(None, None)
 
 
 def _num(x: Fraction) -> str:
@@ -141,7 +141,7 @@ def receptive_fields(model: sn.Model) -> list[RFSite]:
     sites: list[RFSite] = []
     root = RFSite("", "", model.root(), Field(INPUT_AXIS, INPUT_AXIS))
     sites.append(root)
-    root.field = _Walk(names, sites).children(model.root(), "", root.field, False)
+    root.field = _Fields(names, sites).body(model.root(), "", root.field)
     return sites
 
 
@@ -151,47 +151,39 @@ def by_module(model: sn.Model, train: bool = False) -> dict[str, Field]:
             if s.module is not None and (train or not s.training_only)}
 
 
-class _Walk:
+class _Fields(Fold[Field]):
+    """The fold of receptive fields: a site per node."""
+
     def __init__(self, names: dict[str, str | None], sites: list[RFSite]) -> None:
         self.names, self.sites = names, sites
+        self.open: list[RFSite] = []
+        self.heads = 0  # auxiliary heads around the node entered
 
-    def node(self, node: sn.Node, path: str, f: Field, aux: bool) -> Field:
-        site = RFSite(path, self.names.get(path), node, f, aux or isinstance(node, sn.Aux))
+    def enter(self, node: sn.Node, path: str, x: Field) -> None:
+        self.heads += isinstance(node, sn.Aux)
+        site = RFSite(path, self.names.get(path), node, x, self.heads > 0)
         self.sites.append(site)
-        site.field = self.children(node, path, f, site.training_only) if node.CONTAINER else self.leaf(node, f)
-        return f if isinstance(node, sn.Aux) else site.field
+        self.open.append(site)
 
-    def chain(self, kids: list[tuple[str, sn.Node]], path: str, f: Field, aux: bool) -> Field:
-        for suffix, child in kids:
-            f = self.node(child, path + suffix if path else suffix.lstrip("."), f, aux)
-        return f
+    def leave(self, node: sn.Node, path: str, x: Field, y: Field, passthrough: bool) -> Field:
+        self.open.pop().field = y
+        self.heads -= isinstance(node, sn.Aux)
+        return x if passthrough else y
 
-    def children(self, node: sn.Node, path: str, f: Field, aux: bool) -> Field:
-        kids = node.children()
-        if isinstance(node, sn.Concat):
-            return union([self.chain([k], path, f, aux) for k in kids])
-        if isinstance(node, sn.Residual):
-            y = self.chain([k for k in kids if k[0].startswith(".body")], path, f, aux)
-            s = self.chain([k for k in kids if k[0] == ".shortcut"], path, f, aux)
-            return self.chain([k for k in kids if k[0] == ".post"], path, union([y, s]), aux)
-        if isinstance(node, sn.Dense):
-            return union([f, self.chain(kids, path, f, aux)])
-        if isinstance(node, sn.Gate):
-            g = self.chain(kids, path, f, aux)
-            return replace(f, gated=True) if g.is_global else union([f, g])
-        return self.chain(kids, path, f, aux)  # seq, aux
+    def join(self, node: sn.Container, path: str, x: Field, how: str, outs: list[tuple[sn.Branch, Field]]) -> Field:
+        fields = [f for _, f in outs]
+        if how == "one":
+            return fields[0]
+        if how == "mul" and all(f.is_global for f in fields[1:]):  # scaled by statistics of the whole input
+            return replace(fields[0], gated=True)
+        return union(fields)  # an output depends on every branch
 
-    def leaf(self, node: sn.Node, f: Field) -> Field:
+    def leaf(self, node: sn.Node, path: str, f: Field) -> Field:
         if isinstance(node, (sn.AdaptivePool, sn.Linear)):
             return Field(None, None, f.gated)
         if f.h is None or f.w is None:
             return f
-        if isinstance(node, sn.Conv):
-            (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (pair(v) for v in (node.kernel, node.stride,
-                                                                         node.padding, node.dilation))
-            return Field(f.h.slide(kh, sh, ph, dh), f.w.slide(kw, sw, pw, dw), f.gated)
-        if isinstance(node, sn.Pool):
-            (kh, kw), (ph, pw) = pair(node.kernel), pair(node.padding)
-            sh, sw = pair(node.stride if node.stride is not None else node.kernel)
-            return Field(f.h.slide(kh, sh, ph), f.w.slide(kw, sw, pw), f.gated)
+        if isinstance(node, (sn.Conv, sn.Pool)):
+            wh, ww = node.windows()
+            return Field(f.h.slide(wh), f.w.slide(ww), f.gated)
         return f  # norm, activation, dropout, stochastic depth, identity, flatten

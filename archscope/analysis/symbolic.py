@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 
 from archscope.errors import SpecError
 from archscope.spec import nodes as sn
-from archscope.spec.layout import layout, pair
+from archscope.spec.fold import Fold
+from archscope.spec.layout import layout
 
 AXES = ("H", "W")
 
@@ -230,9 +231,6 @@ class SymbolicModel:
     def output(self) -> Shape:
         return self.sites[0].out_shape
 
-    def by_path(self, path: str) -> SymSite:
-        return next(s for s in self.sites if s.path == path)
-
     def modules(self, train: bool = False) -> dict[str, SymSite]:
         """Sites that are modules, by qualified name ("" is the root)."""
         return {s.module: s for s in self.sites if s.module is not None and (train or not s.training_only)}
@@ -273,86 +271,72 @@ class SymbolicModel:
 def symbolic(model: sn.Model) -> SymbolicModel:
     """Propagate N×C×H×W through ``model``: shapes, MACs and input constraints by site."""
     names = {s.path: s.module for s in layout(model).sites}
-    ref_h, ref_w = model.input[1], model.input[2]
     result = SymbolicModel(model)
-    walk = _Walk(result, names, ref_h, ref_w)
     root = SymSite("", model.root(), "", result.input)
     result.sites.append(root)
-    root.out_shape = walk.children(model.root(), "", result.input, False)
+    root.out_shape = _Symbolic(result, names, (model.input[1], model.input[2])).body(model.root(), "", result.input)
     return result
 
 
-class _Walk:
-    def __init__(self, result: SymbolicModel, names: dict[str, str | None], ref_h: int, ref_w: int) -> None:
-        self.result, self.names, self.ref = result, names, (ref_h, ref_w)
+class _Symbolic(Fold[Shape]):
+    """The fold of symbolic shapes: a site per node, with the constraints each layer sets."""
 
-    def node(self, node: sn.Node, path: str, shape: Shape, aux: bool) -> Shape:
-        site = SymSite(path, node, self.names.get(path), shape, training_only=aux)
+    def __init__(self, result: SymbolicModel, names: dict[str, str | None], ref: tuple[int, int]) -> None:
+        self.result, self.names, self.ref = result, names, ref
+        self.open: list[SymSite] = []
+        self.heads = 0  # auxiliary heads around the node entered
+
+    @property
+    def aux(self) -> bool:
+        return self.heads > 0
+
+    def enter(self, node: sn.Node, path: str, x: Shape) -> None:
+        self.heads += isinstance(node, sn.Aux)
+        site = SymSite(path, node, self.names.get(path), x, training_only=self.aux)
         self.result.sites.append(site)
-        if isinstance(node, sn.Aux):
-            site.out_shape = self.children(node, path, shape, True)
-            return shape
-        if node.CONTAINER:
-            site.out_shape = self.children(node, path, shape, aux)
-        else:
-            site.out_shape, site.macs = self.leaf(node, path, shape, aux)
-        return site.out_shape
+        self.open.append(site)
 
-    def chain(self, nodes: Iterable[tuple[str, sn.Node]], path: str, shape: Shape, aux: bool) -> Shape:
-        for suffix, child in nodes:
-            shape = self.node(child, path + suffix if path else suffix.lstrip("."), shape, aux)
-        return shape
+    def leave(self, node: sn.Node, path: str, x: Shape, y: Shape, passthrough: bool) -> Shape:
+        self.open.pop().out_shape = y
+        self.heads -= isinstance(node, sn.Aux)
+        return x if passthrough else y
 
-    def children(self, node: sn.Node, path: str, shape: Shape, aux: bool) -> Shape:
-        kids = node.children()
-        if isinstance(node, (sn.Seq, sn.Aux)):
-            return self.chain(kids, path, shape, aux)
-        if isinstance(node, sn.Concat):
-            outs = [self.chain([k], path, shape, aux) for k in kids]
-            for o in outs[1:]:
-                self.join(path, outs[0], o, aux)
-            return (_sum([o[0] for o in outs], path), *outs[0][1:])
-        if isinstance(node, sn.Residual):
-            body = [k for k in kids if k[0].startswith(".body")]
-            y = self.chain(body, path, shape, aux)
-            s = self.chain([k for k in kids if k[0] == ".shortcut"], path, shape, aux)
-            self.join(path, y, s, aux, channels=True)
-            return self.chain([k for k in kids if k[0] == ".post"], path, y, aux)
-        if isinstance(node, sn.Dense):
-            y = self.chain(kids, path, shape, aux)
-            self.join(path, shape, y, aux)
-            return (_sum([shape[0], y[0]], path), *shape[1:])
-        if isinstance(node, sn.Gate):
-            self.chain(kids, path, shape, aux)
-            return shape
-        raise SymbolicError(path, f"no symbolic rule for a {type(node).__name__}")
+    def join(self, node: sn.Container, path: str, x: Shape, how: str, outs: list[tuple[sn.Branch, Shape]]) -> Shape:
+        first = outs[0][1]
+        if how == "concat":
+            for _, o in outs[1:]:
+                self.agree(path, first, o)
+            return (_sum([o[0] for _, o in outs], path), *first[1:])
+        if how == "add":
+            for _, o in outs[1:]:
+                self.agree(path, first, o, channels=True)
+        return first  # one; add; mul (the others broadcast over the first)
 
-    def join(self, path: str, a: Shape, b: Shape, aux: bool, channels: bool = False) -> None:
+    def agree(self, path: str, a: Shape, b: Shape, channels: bool = False) -> None:
         """Record that two branches must agree (they do for every size when their terms are equal)."""
         if len(a) != len(b):
             raise SymbolicError(path, "branches of different rank")
         for da, db in zip(a if channels else a[1:], b if channels else b[1:], strict=True):
             if da != db:
-                self.result.agree.append(Agree(path, da, db, aux))
+                self.result.agree.append(Agree(path, da, db, self.aux))
 
-    def leaf(self, node: sn.Node, path: str, shape: Shape, aux: bool) -> tuple[Shape, Term]:
+    def leaf(self, node: sn.Node, path: str, shape: Shape) -> Shape:
+        out, self.open[-1].macs = self._leaf(node, path, shape)
+        return out
+
+    def _leaf(self, node: sn.Node, path: str, shape: Shape) -> tuple[Shape, Term]:
         if isinstance(node, sn.Conv):
             c, h, w = self.rank3(shape, path)
-            (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (pair(v) for v in (node.kernel, node.stride,
-                                                                         node.padding, node.dilation))
-            oh = self.slide(h, path, "conv", kh, sh, ph, dh, False, aux)
-            ow = self.slide(w, path, "conv", kw, sw, pw, dw, False, aux)
-            out = (Term(node.out), oh, ow)
-            return out, product(out) * Term(_const(c, path) // node.groups * kh * kw)
+            wh, ww = node.windows()
+            out = (Term(node.out), self.slide(h, path, "conv", wh), self.slide(w, path, "conv", ww))
+            return out, product(out) * Term(_const(c, path) // node.groups * wh.kernel * ww.kernel)
         if isinstance(node, sn.Pool):
             c, h, w = self.rank3(shape, path)
-            (kh, kw), (ph, pw) = pair(node.kernel), pair(node.padding)
-            sh, sw = pair(node.stride if node.stride is not None else node.kernel)
+            wh, ww = node.windows()
             what = f"{node.mode} pool"
-            return (c, self.slide(h, path, what, kh, sh, ph, 1, node.ceil_mode, aux),
-                    self.slide(w, path, what, kw, sw, pw, 1, node.ceil_mode, aux)), Term(0)
+            return (c, self.slide(h, path, what, wh), self.slide(w, path, what, ww)), Term(0)
         if isinstance(node, sn.AdaptivePool):
-            fixed_h, fixed_w = pair(node.output)
+            fixed_h, fixed_w = sn.pair(node.output)
             return (self.rank3(shape, path)[0], Term(fixed_h), Term(fixed_w)), Term(0)
         if isinstance(node, sn.Linear):
             if not shape:
@@ -360,7 +344,7 @@ class _Walk:
             features = shape[-1]
             if not features.constant:  # built for the reference input: that many features, always
                 value = features.at(*self.ref)
-                self.result.fixed.append(Fixed(path, features, value, aux))
+                self.result.fixed.append(Fixed(path, features, value, self.aux))
                 features = Term(value)
             dims = (*shape[:-1], Term(node.out))
             return dims, product(dims) * features
@@ -374,17 +358,15 @@ class _Walk:
             raise SymbolicError(path, "needs a C×H×W input")
         return shape
 
-    def slide(self, dim: Term, path: str, what: str, k: int, s: int, p: int, d: int, ceil: bool,
-              aux: bool) -> Term:
+    def slide(self, dim: Term, path: str, what: str, win: sn.Window) -> Term:
         """Output size of a sliding window over ``dim``; records the least input it needs."""
-        if ceil:  # torch needs one window, which may overhang the input: x ≥ k − 2p − (s − 1)
+        k, s, p, d = win.kernel, win.stride, win.padding, win.dilation
+        if win.ceil:  # torch needs one window, which may overhang the input: x ≥ k − 2p − (s − 1)
             a, need = min(2 * p - k + 2 * s - 1, p + s - 1), k - 2 * p - s + 1
         else:  # the window must fit: the span x + 2p − d(k−1) − 1 must not be negative
             a, need = 2 * p - d * (k - 1) - 1 + s, d * (k - 1) + 1 - 2 * p
-        how = f"kernel {k}, stride {s}, padding {p}" + (f", dilation {d}" if d > 1 else "") + \
-            (", ceil mode" if ceil else "")
         axis = dim.floor.axis if dim.floor is not None else "its axis"
-        reason = f"{what} ({how}) needs an input of at least {max(need, 1)} along {axis}"
+        reason = f"{what} ({win}) needs an input of at least {max(need, 1)} along {axis}"
         if dim.constant:
             x = dim.coef
             if x < need or x < 1:
@@ -393,7 +375,7 @@ class _Walk:
         f = dim.floor
         if f is None:
             raise SymbolicError(path, f"a {what} over the size {dim} is not supported")
-        self.result.limits.append(Limit(path, f.axis, f.least_input(max(need, 1)), aux, reason))
+        self.result.limits.append(Limit(path, f.axis, f.least_input(max(need, 1)), self.aux, reason))
         return Term.of(f.then(a, s))
 
 

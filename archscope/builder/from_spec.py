@@ -7,6 +7,7 @@ model's reference input. Leaf builders live in a registry keyed by node class.
 
 from __future__ import annotations
 
+import inspect
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -19,14 +20,14 @@ from archscope.builder.modules import (
     Call,
     Cat,
     Chain,
-    DenseCat,
     Mul,
     Network,
     Step,
     StochasticDepth,
 )
 from archscope.spec import nodes as sn
-from archscope.spec.layout import Layout, Shape, layout, pair
+from archscope.spec.fold import Fold
+from archscope.spec.layout import Layout, Shape, layout
 
 LeafBuilder = Callable[[sn.Node, Shape], nn.Module]
 LEAF_BUILDERS: dict[type[sn.Node], LeafBuilder] = {}
@@ -45,60 +46,60 @@ def leaf_builder(cls: type[sn.Node]) -> Callable[[LeafBuilder], LeafBuilder]:
 def build_spec(model: sn.Model, lay: Layout | None = None) -> Network:
     """Build ``model`` as a :class:`Network` (call under ``torch.device("meta")`` for no memory)."""
     lay = lay or layout(model)
-    children: dict[str, nn.Module] = {}
-    plan = _steps(model.root(), "", lay, children)
+    build = _Build(lay)
+    plan = Chain(build.body(model.root(), "", ()))
     has_aux = any(isinstance(s.node, sn.Aux) for s in lay.sites)
-    net = Network(model.label or "Network", children, plan, has_aux)
-    net.spec = model  # type: ignore[assignment]  # lets the tracer find expectations
-    return net
+    return Network(model.label or "Network", build.blocks[0], plan, has_aux)
 
 
-def _steps(node: sn.Node, path: str, lay: Layout, children: dict[str, nn.Module]) -> Step:
-    """The plan of a container whose children register in ``children``."""
-
-    def sub(child: sn.Node, suffix: str) -> Step:
-        return _child(child, f"{path}{suffix}" if path else suffix.lstrip("."), lay, children)
-
-    if isinstance(node, sn.Seq):
-        return Chain([sub(n, f".layers[{i}]") for i, n in enumerate(node.layers)])
-    if isinstance(node, sn.Concat):
-        return Cat([sub(n, f".branches[{i}]") for i, n in enumerate(node.branches)])
-    body = Chain([sub(n, f".body[{i}]") for i, n in enumerate(getattr(node, "body", ()))])
-    if isinstance(node, sn.Residual):
-        shortcut = sub(node.shortcut, ".shortcut") if node.shortcut is not None else None
-        post = sub(node.post, ".post") if node.post is not None else None
-        return Add(body, shortcut, post)
-    if isinstance(node, sn.Dense):
-        return DenseCat(body)
-    if isinstance(node, sn.Gate):
-        return Mul(body)
-    if isinstance(node, sn.Aux):
-        return body  # what the head computes; _child makes it run only in training
-    raise TypeError(f"no plan for container {type(node).__name__}")
+Steps = tuple[Step, ...]
+JOIN_STEPS: dict[str, Callable[[list[Step]], Step]] = {
+    "one": lambda branches: branches[0], "concat": Cat, "add": Add, "mul": Mul,
+}
+assert set(JOIN_STEPS) == set(sn.JOINS)
 
 
-def _child(node: sn.Node, path: str, lay: Layout, children: dict[str, nn.Module]) -> Step:
-    site = lay.site(path)
-    if site.module is None:  # unnamed container: inline into the enclosing block
-        step = _steps(node, path, lay, children)
-    else:
-        local = site.module.rsplit(".", 1)[-1]
-        children[local] = _module(node, path, lay)
-        step = Call(local)
-    # NOTE: an auxiliary head is not even called in eval mode (as torchvision's AuxLogits),
-    # so the tracer reports the whole head as "not run".
-    return AuxHead(step) if isinstance(node, sn.Aux) else step
+class _Build(Fold[Steps]):
+    """The builder's fold: each module registered in the block the layout names it in, and
+    each block's plan of steps (the value: the steps since the enclosing container's input)."""
 
+    def __init__(self, lay: Layout) -> None:
+        self.lay = lay
+        self.blocks: list[dict[str, nn.Module]] = [{}]  # the children of each block being built
 
-def _module(node: sn.Node, path: str, lay: Layout) -> nn.Module:
-    if not node.CONTAINER:
-        return LEAF_BUILDERS[type(node)](node, lay.site(path).in_shape)
-    inner: dict[str, nn.Module] = {}
-    plan = _steps(node, path, lay, inner)
-    label = getattr(node, "label", None)
-    if isinstance(node, sn.Seq) and label is None and all(isinstance(s, Call) for s in plan.steps):  # type: ignore[attr-defined]
-        return nn.Sequential(OrderedDict(inner))
-    return Block(label or type(node).__name__, inner, plan)
+    def enter(self, node: sn.Node, path: str, x: Steps) -> None:
+        if node.CONTAINER and node.name is not None:
+            self.blocks.append({})
+
+    def start(self, node: sn.Container, path: str, x: Steps) -> Steps:
+        return ()
+
+    def leaf(self, node: sn.Node, path: str, x: Steps) -> Steps:
+        site = self.lay.site(path)
+        return (*x, self._register(site.module, LEAF_BUILDERS[type(node)](node, site.in_shape)))
+
+    def join(self, node: sn.Container, path: str, x: Steps, how: str, outs: list[tuple[sn.Branch, Steps]]) -> Steps:
+        return (JOIN_STEPS[how]([Chain(steps) for _, steps in outs]),)
+
+    def leave(self, node: sn.Node, path: str, x: Steps, y: Steps, passthrough: bool) -> Steps:
+        if not node.CONTAINER:
+            return y
+        step: Step = Chain(y)
+        module = self.lay.site(path).module
+        if module is not None:  # a named container is a module; an unnamed one a step of the enclosing plan
+            inner = self.blocks.pop()
+            plain = isinstance(node, sn.Seq) and node.is_sequential
+            step = self._register(module, nn.Sequential(OrderedDict(inner)) if plain
+                                  else Block(getattr(node, "label", None) or type(node).__name__, inner, step))
+        # an auxiliary head is not even called in eval mode (as torchvision's AuxLogits),
+        # so the tracer reports the whole head as "not run"
+        return (*x, AuxHead(step) if passthrough else step)
+
+    def _register(self, module: str | None, built: nn.Module) -> Step:
+        assert module is not None
+        local = module.rsplit(".", 1)[-1]
+        self.blocks[-1][local] = built
+        return Call(local)
 
 
 # ---------------------------------------------------------------- leaves
@@ -107,57 +108,48 @@ def _module(node: sn.Node, path: str, lay: Layout) -> nn.Module:
 @leaf_builder(sn.Conv)
 def _conv(node: sn.Node, shape: Shape) -> nn.Module:
     assert isinstance(node, sn.Conv)
-    return nn.Conv2d(shape[0], node.out, pair(node.kernel), stride=pair(node.stride),
-                     padding=pair(node.padding), dilation=pair(node.dilation),
+    h, w = node.windows()
+    return nn.Conv2d(shape[0], node.out, (h.kernel, w.kernel), stride=(h.stride, w.stride),
+                     padding=(h.padding, w.padding), dilation=(h.dilation, w.dilation),
                      groups=node.groups, bias=node.bias)
 
 
 @leaf_builder(sn.Norm)
 def _norm(node: sn.Node, shape: Shape) -> nn.Module:
     assert isinstance(node, sn.Norm)
-    cls = nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d
+    cls = getattr(nn, node.module_type(len(shape)))
     return cls(shape[0], eps=node.eps, momentum=node.momentum, affine=node.affine)
-
-
-_ACTIVATIONS: dict[str, Callable[[bool], nn.Module]] = {
-    "relu": lambda inplace: nn.ReLU(inplace=inplace),
-    "relu6": lambda inplace: nn.ReLU6(inplace=inplace),
-    "silu": lambda inplace: nn.SiLU(inplace=inplace),
-    "hardswish": lambda inplace: nn.Hardswish(inplace=inplace),
-    "hardsigmoid": lambda inplace: nn.Hardsigmoid(inplace=inplace),
-    "sigmoid": lambda inplace: nn.Sigmoid(),
-    "tanh": lambda inplace: nn.Tanh(),
-    "gelu": lambda inplace: nn.GELU(),
-}
 
 
 @leaf_builder(sn.Act)
 def _act(node: sn.Node, shape: Shape) -> nn.Module:
     assert isinstance(node, sn.Act)
-    return _ACTIVATIONS[node.fn](node.inplace)
+    cls = getattr(nn, node.module_type(len(shape)))
+    takes_inplace = "inplace" in inspect.signature(cls).parameters  # not Sigmoid, Tanh, GELU
+    return cls(inplace=node.inplace) if takes_inplace else cls()
 
 
 @leaf_builder(sn.Pool)
 def _pool(node: sn.Node, shape: Shape) -> nn.Module:
     assert isinstance(node, sn.Pool)
-    k, p = pair(node.kernel), pair(node.padding)
-    s = pair(node.stride) if node.stride is not None else k
+    h, w = node.windows()
+    k, s, p = (_scalar(getattr(h, f), getattr(w, f)) for f in ("kernel", "stride", "padding"))
+    cls = getattr(nn, node.module_type(len(shape)))
     if node.mode == "max":
-        return nn.MaxPool2d(_scalar(k), _scalar(s), _scalar(p), ceil_mode=node.ceil_mode)
-    return nn.AvgPool2d(_scalar(k), _scalar(s), _scalar(p), ceil_mode=node.ceil_mode,
-                        count_include_pad=node.count_include_pad)
+        return cls(k, s, p, ceil_mode=node.ceil_mode)
+    return cls(k, s, p, ceil_mode=node.ceil_mode, count_include_pad=node.count_include_pad)
 
 
-def _scalar(v: tuple[int, int]) -> int | tuple[int, int]:
+def _scalar(h: int, w: int) -> int | tuple[int, int]:
     """Square sizes as one int, so reprs read like torchvision's (``kernel_size=3``)."""
-    return v[0] if v[0] == v[1] else v
+    return h if h == w else (h, w)
 
 
 @leaf_builder(sn.AdaptivePool)
 def _adaptive(node: sn.Node, shape: Shape) -> nn.Module:
     assert isinstance(node, sn.AdaptivePool)
     out = node.output
-    cls = nn.AdaptiveAvgPool2d if node.mode == "avg" else nn.AdaptiveMaxPool2d
+    cls = getattr(nn, node.module_type(len(shape)))
     return cls(out if isinstance(out, int) else tuple(out))
 
 

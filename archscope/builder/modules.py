@@ -49,7 +49,7 @@ class Chain(Step):
 
 @dataclass(frozen=True)
 class Cat(Step):
-    """Parallel branches on the same input, concatenated along channels."""
+    """Branches on the same input, concatenated along channels."""
 
     branches: Sequence[Step]
 
@@ -59,36 +59,30 @@ class Cat(Step):
 
 @dataclass(frozen=True)
 class Add(Step):
-    """``post(body(x) + shortcut(x))``."""
+    """Branches on the same input, added in order (a residual's body first: torchvision's call order)."""
 
-    body: Step
-    shortcut: Step | None
-    post: Step | None
+    branches: Sequence[Step]
 
     def __call__(self, block: nn.Module, x: Tensor) -> Tensor:
-        out = self.body(block, x)  # body first, then the shortcut: torchvision's call order
-        out = out + (self.shortcut(block, x) if self.shortcut is not None else x)
-        return self.post(block, out) if self.post is not None else out
-
-
-@dataclass(frozen=True)
-class DenseCat(Step):
-    """``cat([x, body(x)], 1)``."""
-
-    body: Step
-
-    def __call__(self, block: nn.Module, x: Tensor) -> Tensor:
-        return torch.cat([x, self.body(block, x)], 1)
+        first, *rest = self.branches
+        out = first(block, x)
+        for b in rest:
+            out = out + b(block, x)
+        return out
 
 
 @dataclass(frozen=True)
 class Mul(Step):
-    """``x * body(x)``: a gate."""
+    """Branches on the same input, multiplied in order: ``x * body(x)`` is a gate."""
 
-    body: Step
+    branches: Sequence[Step]
 
     def __call__(self, block: nn.Module, x: Tensor) -> Tensor:
-        return x * self.body(block, x)
+        first, *rest = self.branches
+        out = first(block, x)
+        for b in rest:
+            out = out * b(block, x)
+        return out
 
 
 @dataclass(frozen=True)

@@ -17,26 +17,26 @@ from dataclasses import dataclass, field
 
 from archscope.errors import SpecError
 from archscope.spec.expect import Expect
+from archscope.spec.fold import Fold, branch_path
 from archscope.spec.nodes import (
     ACTIVATIONS,
+    JOINS,
     Act,
     AdaptivePool,
     Aux,
-    Concat,
+    Branch,
     Conv,
-    Dense,
     Dropout,
     Flatten,
-    Gate,
     Identity,
     Linear,
     Model,
     Node,
     Norm,
     Pool,
-    Residual,
-    Seq,
     StochasticDepth,
+    Window,
+    pair,
 )
 
 Shape = tuple[int, ...]
@@ -55,6 +55,7 @@ class Site:
     in_shape: Shape
     out_shape: Shape = ()
     params: int = 0  # parameters the leaf itself owns
+    training_only: bool = False  # inside an auxiliary head (which runs only in training)
 
 
 @dataclass
@@ -74,12 +75,17 @@ class Layout:
     def site(self, path: str) -> Site:
         return self._by_path[path]
 
+    def site_of(self, module: str) -> Site:
+        """The site of the module of qualified name ``module`` ("" is the root)."""
+        return self._by_module[module]
+
     def expectations(self) -> dict[str, Expect]:
         """Expected output shapes keyed by qualified module name."""
         return {s.module: s.node.expect for s in self.sites if s.module is not None and s.node.expect}
 
     def __post_init__(self) -> None:
         self._by_path: dict[str, Site] = {}
+        self._by_module: dict[str, Site] = {}
 
 
 class _Namespace:
@@ -101,55 +107,62 @@ class _Namespace:
         return local if not self.qualname else f"{self.qualname}.{local}"
 
 
-Place = Callable[[Node, str, Shape], Shape]
-
-
 def layout(model: Model, input_shape: Shape | None = None) -> Layout:
     """Place every node of ``model`` for an input of ``input_shape`` (default: reference)."""
     shape = tuple(input_shape or model.input)
     result = Layout(model, shape)
-    root = _Namespace("", 0)
-    result.sites.append(Site("", model.root(), "", "", 0, shape))
-    out = _place_children(model.root(), "", shape, root, result)
-    result.sites[0].out_shape = out
+    root = Site("", model.root(), "", "", 0, shape)
+    result.sites.append(root)
+    root.out_shape = _Place(result).body(model.root(), "", shape)
     result._by_path = {s.path: s for s in result.sites}
+    result._by_module = {s.module: s for s in result.sites if s.module is not None}
     return result
 
 
-def _place(node: Node, path: str, shape: Shape, ns: _Namespace, result: Layout) -> Shape:
-    if node.CONTAINER and node.name is None:
-        if node.expect is not None:
-            raise SpecError(path + ".expect", "an expected shape needs a named node (give it a name)")
-        site = Site(path, node, None, ns.qualname, ns.depth, shape)
-        result.sites.append(site)
-        site.out_shape = _place_children(node, path, shape, ns, result)
-        return shape if isinstance(node, Aux) else site.out_shape
-    qual = ns.claim(node.name, path)
-    site = Site(path, node, qual, ns.qualname, ns.depth + 1, shape)
-    result.sites.append(site)
-    if node.CONTAINER:
-        site.out_shape = _place_children(node, path, shape, _Namespace(qual, ns.depth + 1), result)
-    else:
-        _check_values(node, path)
-        rule = LEAF_RULES[type(node)]
-        site.out_shape, site.params = rule(node, path, shape)
-    return shape if isinstance(node, Aux) else site.out_shape
+class _Place(Fold[Shape]):
+    """The layout's fold: a site per node, module names by namespace, shapes and parameters."""
 
+    def __init__(self, result: Layout) -> None:
+        self.result = result
+        self.spaces = [_Namespace("", 0)]
+        self.open: list[Site] = []
+        self.heads = 0  # auxiliary heads around the node entered
 
-def _place_children(node: Node, path: str, shape: Shape, ns: _Namespace, result: Layout) -> Shape:
-    def place(child: Node, suffix: str, s: Shape) -> Shape:
-        return _place(child, path + suffix if path else suffix.lstrip("."), s, ns, result)
+    def enter(self, node: Node, path: str, x: Shape) -> None:
+        ns = self.spaces[-1]
+        self.heads += isinstance(node, Aux)
+        if node.CONTAINER and node.name is None:
+            if node.expect is not None:
+                raise SpecError(path + ".expect", "an expected shape needs a named node (give it a name)")
+            site = Site(path, node, None, ns.qualname, ns.depth, x)
+            self.spaces.append(ns)
+        else:
+            site = Site(path, node, ns.claim(node.name, path), ns.qualname, ns.depth + 1, x)
+            if node.CONTAINER:
+                assert site.module is not None
+                self.spaces.append(_Namespace(site.module, ns.depth + 1))
+            else:
+                _check_values(node, path)
+        site.training_only = self.heads > 0
+        self.result.sites.append(site)
+        self.open.append(site)
 
-    return CONTAINER_RULES[type(node)](node, path, shape, place)
+    def leaf(self, node: Node, path: str, x: Shape) -> Shape:
+        out, self.open[-1].params = LEAF_RULES[type(node)](node, path, x)
+        return out
+
+    def join(self, node: Node, path: str, x: Shape, how: str, outs: list[tuple[Branch, Shape]]) -> Shape:
+        return JOIN_RULES[how](node, path, outs)
+
+    def leave(self, node: Node, path: str, x: Shape, y: Shape, passthrough: bool) -> Shape:
+        self.open.pop().out_shape = y
+        if node.CONTAINER:
+            self.spaces.pop()
+        self.heads -= isinstance(node, Aux)
+        return x if passthrough else y
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def pair(v: int | tuple[int, int] | None) -> tuple[int, int]:
-    if v is None:
-        raise ValueError("pair(None)")
-    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
 def _need_rank(shape: Shape, rank: int, path: str, what: str) -> None:
@@ -162,20 +175,19 @@ def _fmt(shape: Shape) -> str:
     return "N×" + "×".join(str(d) for d in shape) if shape else "N"
 
 
-def _spatial(path: str, what: str, size: int, kernel: int, stride: int, pad: int,
-             dilation: int = 1, ceil: bool = False) -> int:
-    span = size + 2 * pad - dilation * (kernel - 1) - 1
-    out = (-(-span // stride) if ceil else span // stride) + 1
-    if ceil and (out - 1) * stride >= size + pad:
+def _spatial(path: str, what: str, size: int, w: Window) -> int:
+    span = size + 2 * w.padding - w.dilation * (w.kernel - 1) - 1
+    out = (-(-span // w.stride) if w.ceil else span // w.stride) + 1
+    if w.ceil and (out - 1) * w.stride >= size + w.padding:
         out -= 1
-    if (span < 0 and not ceil) or out < 1:  # torch lets a ceil-mode window hang over a small input
-        raise SpecError(path, f"{what} of kernel {kernel} cannot slide over a size of {size} "
-                              f"(padding {pad}): the input is too small")
+    if (span < 0 and not w.ceil) or out < 1:  # torch lets a ceil-mode window hang over a small input
+        raise SpecError(path, f"{what} of kernel {w.kernel} cannot slide over a size of {size} "
+                              f"(padding {w.padding}): the input is too small")
     return out
 
 
 _POSITIVE = ("out", "kernel", "stride", "groups", "dilation", "output")
-_CHOICES: dict[str, tuple[str, ...]] = {"fn": ACTIVATIONS, "mode": ("max", "avg")}
+_CHOICES: dict[str, tuple[str, ...]] = {"fn": tuple(ACTIVATIONS), "mode": ("max", "avg")}
 
 
 def _check_values(node: Node, path: str) -> None:
@@ -221,12 +233,9 @@ def _conv(node: Node, path: str, shape: Shape) -> tuple[Shape, int]:
     if c % node.groups or node.out % node.groups:
         raise SpecError(path + ".groups", f"groups={node.groups} must divide both the input "
                                           f"channels ({c}) and out ({node.out})")
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (pair(v) for v in (node.kernel, node.stride,
-                                                                 node.padding, node.dilation))
-    oh = _spatial(path, "conv", h, kh, sh, ph, dh)
-    ow = _spatial(path, "conv", w, kw, sw, pw, dw)
-    params = node.out * (c // node.groups) * kh * kw + (node.out if node.bias else 0)
-    return (node.out, oh, ow), params
+    wh, ww = node.windows()
+    params = node.out * (c // node.groups) * wh.kernel * ww.kernel + (node.out if node.bias else 0)
+    return (node.out, _spatial(path, "conv", h, wh), _spatial(path, "conv", w, ww)), params
 
 
 @leaf_rule(Pool)
@@ -234,13 +243,11 @@ def _pool(node: Node, path: str, shape: Shape) -> tuple[Shape, int]:
     assert isinstance(node, Pool)
     _need_rank(shape, 3, path, f"{node.mode} pool")
     c, h, w = shape
-    (kh, kw), (ph, pw) = pair(node.kernel), pair(node.padding)
-    sh, sw = pair(node.stride if node.stride is not None else node.kernel)
-    if ph > kh // 2 or pw > kw // 2:
+    wh, ww = node.windows()
+    if wh.padding > wh.kernel // 2 or ww.padding > ww.kernel // 2:
         raise SpecError(path + ".padding", "padding must be at most half the kernel size")
     what = f"{node.mode} pool"
-    return (c, _spatial(path, what, h, kh, sh, ph, ceil=node.ceil_mode),
-            _spatial(path, what, w, kw, sw, pw, ceil=node.ceil_mode)), 0
+    return (c, _spatial(path, what, h, wh), _spatial(path, what, w, ww)), 0
 
 
 @leaf_rule(AdaptivePool)
@@ -284,69 +291,42 @@ for _cls in (Act, Dropout, StochasticDepth, Identity):
     leaf_rule(_cls)(_same)
 
 
-# ---------------------------------------------------------------- container rules
+# ---------------------------------------------------------------- join rules
 
 
-ContainerRule = Callable[[Node, str, Shape, Place], Shape]
+JoinRule = Callable[[Node, str, list[tuple[Branch, Shape]]], Shape]
 
 
-def _chain(nodes: tuple[Node, ...], field_name: str, shape: Shape, place: Place) -> Shape:
-    for i, n in enumerate(nodes):
-        shape = place(n, f".{field_name}[{i}]", shape)
-    return shape
+def _one(node: Node, path: str, outs: list[tuple[Branch, Shape]]) -> Shape:
+    return outs[0][1]
 
 
-def _seq(node: Node, path: str, shape: Shape, place: Place) -> Shape:
-    assert isinstance(node, Seq)
-    return _chain(node.layers, "layers", shape, place)
+def _concat(node: Node, path: str, outs: list[tuple[Branch, Shape]]) -> Shape:
+    if not outs:
+        raise SpecError(path, f"a {node.TYPE} needs at least one branch")
+    (first, s0), *rest = outs
+    for branch, o in rest:
+        if len(o) != len(s0) or o[1:] != s0[1:]:
+            raise SpecError(branch_path(path, branch), f"{branch.label} output {_fmt(o)} cannot be concatenated with "
+                                                       f"{first.label} output {_fmt(s0)} (only channels may differ)")
+    return (sum(o[0] for _, o in outs), *s0[1:])
 
 
-def _concat(node: Node, path: str, shape: Shape, place: Place) -> Shape:
-    assert isinstance(node, Concat)
-    if not node.branches:
-        raise SpecError(path + ".branches", "a concat needs at least one branch")
-    outs = [place(b, f".branches[{i}]", shape) for i, b in enumerate(node.branches)]
-    for i, o in enumerate(outs[1:], 1):
-        if len(o) != len(outs[0]) or o[1:] != outs[0][1:]:
-            raise SpecError(f"{path}.branches[{i}]".lstrip("."),
-                            f"branch output {_fmt(o)} cannot be concatenated with "
-                            f"{_fmt(outs[0])} (only channels may differ)")
-    return (sum(o[0] for o in outs), *outs[0][1:])
+def _add(node: Node, path: str, outs: list[tuple[Branch, Shape]]) -> Shape:
+    if len({o for _, o in outs}) > 1:
+        raise SpecError(path, f"{node.TYPE} add of " + " and ".join(f"{b.label} {_fmt(o)}" for b, o in outs)
+                        + ": shapes differ (add a projection shortcut)")
+    return outs[0][1]
 
 
-def _residual(node: Node, path: str, shape: Shape, place: Place) -> Shape:
-    assert isinstance(node, Residual)
-    y = _chain(node.body, "body", shape, place)
-    s = place(node.shortcut, ".shortcut", shape) if node.shortcut is not None else shape
-    if y != s:
-        raise SpecError(path, f"residual add of body {_fmt(y)} and shortcut {_fmt(s)}: "
-                              "shapes differ (add a projection shortcut)")
-    return place(node.post, ".post", y) if node.post is not None else y
+def _mul(node: Node, path: str, outs: list[tuple[Branch, Shape]]) -> Shape:
+    (first, s0), *rest = outs
+    for branch, o in rest:
+        if len(o) != len(s0) or any(a not in (1, b) for a, b in zip(o, s0, strict=True)):
+            raise SpecError(path, f"{branch.label} output {_fmt(o)} does not broadcast over the {first.label} "
+                                  f"{_fmt(s0)}")
+    return s0
 
 
-def _dense(node: Node, path: str, shape: Shape, place: Place) -> Shape:
-    assert isinstance(node, Dense)
-    y = _chain(node.body, "body", shape, place)
-    if len(y) != len(shape) or y[1:] != shape[1:]:
-        raise SpecError(path, f"dense concat of input {_fmt(shape)} and body {_fmt(y)}: "
-                              "only channels may differ")
-    return (shape[0] + y[0], *shape[1:])
-
-
-def _gate(node: Node, path: str, shape: Shape, place: Place) -> Shape:
-    assert isinstance(node, Gate)
-    y = _chain(node.body, "body", shape, place)
-    if len(y) != len(shape) or any(a not in (1, b) for a, b in zip(y, shape, strict=True)):
-        raise SpecError(path, f"gate output {_fmt(y)} does not broadcast over its input {_fmt(shape)}")
-    return shape
-
-
-def _aux(node: Node, path: str, shape: Shape, place: Place) -> Shape:
-    """The head's own output; the enclosing chain goes on with the head's input (see _place)."""
-    assert isinstance(node, Aux)
-    return _chain(node.body, "body", shape, place)
-
-
-CONTAINER_RULES: dict[type[Node], ContainerRule] = {
-    Seq: _seq, Concat: _concat, Residual: _residual, Dense: _dense, Gate: _gate, Aux: _aux,
-}
+JOIN_RULES: dict[str, JoinRule] = {"one": _one, "concat": _concat, "add": _add, "mul": _mul}
+assert set(JOIN_RULES) == set(JOINS)

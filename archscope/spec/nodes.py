@@ -25,12 +25,32 @@ An unnamed leaf takes its position in the enclosing module as its name, as
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
 from archscope.spec.expect import Expect
 
 IntPair = int | tuple[int, int]
+
+
+def pair(v: IntPair) -> tuple[int, int]:
+    """``3`` → ``(3, 3)``; a pair as it is: (height, width)."""
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+@dataclass(frozen=True)
+class Window:
+    """A sliding window (a conv's or a pool's) along one axis."""
+
+    kernel: int
+    stride: int
+    padding: int
+    dilation: int = 1
+    ceil: bool = False
+
+    def __str__(self) -> str:
+        return (f"kernel {self.kernel}, stride {self.stride}, padding {self.padding}"
+                + (f", dilation {self.dilation}" if self.dilation > 1 else "") + (", ceil mode" if self.ceil else ""))
 
 NODE_TYPES: dict[str, type[Node]] = {}
 
@@ -64,6 +84,54 @@ class Node:
         """(field path suffix, child) pairs in execution order; empty for leaves."""
         return []
 
+    def module_type(self, rank: int) -> str:
+        """The ``torch.nn`` class a leaf becomes on an input of ``rank`` dimensions (batch not
+        counted): the builder makes it, the computed trace reports it."""
+        return type(self).__name__
+
+
+Chain = tuple[tuple[str, "Node"], ...]  # (field path suffix, child) pairs, run one after the other
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One path from a container's input to its join: a chain of children (none: the input)."""
+
+    label: str  # how messages name it: "body", "shortcut", "input", "branch 2"
+    chain: Chain
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """How a container connects its children, the one description every reading of a spec
+    (layout, builder, symbolic shapes, receptive fields) folds over (:mod:`archscope.spec.fold`).
+
+    Each of ``branches`` runs on the container's input; ``join`` combines their outputs:
+    ``one`` (a single branch, as it is), ``concat`` (along channels: only channels may
+    differ), ``add`` (equal shapes) or ``mul`` (the others broadcast over the first);
+    ``post`` runs on the result. With ``passthrough`` the enclosing chain goes on with the
+    container's input (an auxiliary head, whose output leaves the model another way)."""
+
+    join: str
+    branches: tuple[Branch, ...]
+    post: Chain = ()
+    passthrough: bool = False
+
+    def children(self) -> list[tuple[str, Node]]:
+        return [kid for b in self.branches for kid in b.chain] + list(self.post)
+
+
+JOINS = ("one", "concat", "add", "mul")
+
+
+def child_path(path: str, suffix: str) -> str:
+    """``layers[2]`` + ``.body[0]`` → ``layers[2].body[0]`` (the root's path is empty)."""
+    return path + suffix if path else suffix.lstrip(".")
+
+
+def _chain(field_name: str, nodes: tuple[Node, ...]) -> Chain:
+    return tuple((f".{field_name}[{i}]", n) for i, n in enumerate(nodes))
+
 
 @dataclass(frozen=True, kw_only=True)
 class Container(Node):
@@ -71,6 +139,12 @@ class Container(Node):
 
     CONTAINER: ClassVar[bool] = True
     label: str | None = None
+
+    def wiring(self) -> Wiring:
+        raise NotImplementedError
+
+    def children(self) -> list[tuple[str, Node]]:
+        return self.wiring().children()
 
 
 # ---------------------------------------------------------------- leaves
@@ -81,6 +155,9 @@ class Container(Node):
 class Conv(Node):
     """2-D convolution; input channels are inferred from the incoming shape."""
 
+    def module_type(self, rank: int) -> str:
+        return "Conv2d"
+
     out: int
     kernel: IntPair
     stride: IntPair = 1
@@ -88,6 +165,10 @@ class Conv(Node):
     dilation: IntPair = 1
     groups: int = 1
     bias: bool = True
+
+    def windows(self) -> tuple[Window, Window]:
+        """(height, width) windows."""
+        return _windows(self.kernel, self.stride, self.padding, self.dilation, False)
 
 
 @node_type("norm")
@@ -99,8 +180,12 @@ class Norm(Node):
     momentum: float | None = 0.1
     affine: bool = True
 
+    def module_type(self, rank: int) -> str:
+        return "BatchNorm2d" if rank == 3 else "BatchNorm1d"
 
-ACTIVATIONS = ("relu", "relu6", "silu", "sigmoid", "tanh", "gelu", "hardswish", "hardsigmoid")
+
+ACTIVATIONS = {"relu": "ReLU", "relu6": "ReLU6", "silu": "SiLU", "sigmoid": "Sigmoid", "tanh": "Tanh",
+               "gelu": "GELU", "hardswish": "Hardswish", "hardsigmoid": "Hardsigmoid"}  # fn -> module
 
 
 @node_type("act")
@@ -110,6 +195,9 @@ class Act(Node):
 
     fn: str = "relu"
     inplace: bool = False
+
+    def module_type(self, rank: int) -> str:
+        return ACTIVATIONS[self.fn]
 
 
 @node_type("pool")
@@ -124,6 +212,20 @@ class Pool(Node):
     ceil_mode: bool = False
     count_include_pad: bool = True
 
+    def module_type(self, rank: int) -> str:
+        return "MaxPool2d" if self.mode == "max" else "AvgPool2d"
+
+    def windows(self) -> tuple[Window, Window]:
+        """(height, width) windows; the stride is the kernel's unless given, as in torch."""
+        stride = self.stride if self.stride is not None else self.kernel
+        return _windows(self.kernel, stride, self.padding, 1, self.ceil_mode)
+
+
+def _windows(kernel: IntPair, stride: IntPair, padding: IntPair, dilation: IntPair,
+             ceil: bool) -> tuple[Window, Window]:
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (pair(v) for v in (kernel, stride, padding, dilation))
+    return Window(kh, sh, ph, dh, ceil), Window(kw, sw, pw, dw, ceil)
+
 
 @node_type("adaptive_pool")
 @dataclass(frozen=True, kw_only=True)
@@ -132,6 +234,9 @@ class AdaptivePool(Node):
 
     mode: str = "avg"
     output: IntPair = 1
+
+    def module_type(self, rank: int) -> str:
+        return "AdaptiveAvgPool2d" if self.mode == "avg" else "AdaptiveMaxPool2d"
 
 
 @node_type("linear")
@@ -182,8 +287,14 @@ class Identity(Node):
 class Seq(Container):
     layers: tuple[Node, ...]
 
-    def children(self) -> list[tuple[str, Node]]:
-        return [(f".layers[{i}]", n) for i, n in enumerate(self.layers)]
+    def wiring(self) -> Wiring:
+        return Wiring("one", (Branch("layers", _chain("layers", self.layers)),))
+
+    @property
+    def is_sequential(self) -> bool:
+        """Built as an ``nn.Sequential`` (unlabelled, every child a module of its own, no head)."""
+        return (self.label is None and not any(isinstance(c, Aux) for c in self.layers)
+                and all(c.name is not None or not c.CONTAINER for c in self.layers))
 
 
 @node_type("concat")
@@ -193,8 +304,9 @@ class Concat(Container):
 
     branches: tuple[Node, ...]
 
-    def children(self) -> list[tuple[str, Node]]:
-        return [(f".branches[{i}]", n) for i, n in enumerate(self.branches)]
+    def wiring(self) -> Wiring:
+        return Wiring("concat", tuple(Branch(f"branch {i}", ((f".branches[{i}]", n),))
+                                      for i, n in enumerate(self.branches)))
 
 
 @node_type("residual")
@@ -206,13 +318,10 @@ class Residual(Container):
     shortcut: Node | None = None
     post: Node | None = None
 
-    def children(self) -> list[tuple[str, Node]]:
-        out = [(f".body[{i}]", n) for i, n in enumerate(self.body)]
-        if self.shortcut is not None:
-            out.append((".shortcut", self.shortcut))
-        if self.post is not None:
-            out.append((".post", self.post))
-        return out
+    def wiring(self) -> Wiring:
+        shortcut = ((".shortcut", self.shortcut),) if self.shortcut is not None else ()
+        return Wiring("add", (Branch("body", _chain("body", self.body)), Branch("shortcut", shortcut)),
+                      post=((".post", self.post),) if self.post is not None else ())
 
 
 @node_type("dense")
@@ -222,8 +331,8 @@ class Dense(Container):
 
     body: tuple[Node, ...]
 
-    def children(self) -> list[tuple[str, Node]]:
-        return [(f".body[{i}]", n) for i, n in enumerate(self.body)]
+    def wiring(self) -> Wiring:
+        return Wiring("concat", (Branch("input", ()), Branch("body", _chain("body", self.body))))
 
 
 @node_type("gate")
@@ -233,8 +342,8 @@ class Gate(Container):
 
     body: tuple[Node, ...]
 
-    def children(self) -> list[tuple[str, Node]]:
-        return [(f".body[{i}]", n) for i, n in enumerate(self.body)]
+    def wiring(self) -> Wiring:
+        return Wiring("mul", (Branch("input", ()), Branch("body", _chain("body", self.body))))
 
 
 @node_type("aux")
@@ -244,8 +353,8 @@ class Aux(Container):
 
     body: tuple[Node, ...]
 
-    def children(self) -> list[tuple[str, Node]]:
-        return [(f".body[{i}]", n) for i, n in enumerate(self.body)]
+    def wiring(self) -> Wiring:
+        return Wiring("one", (Branch("body", _chain("body", self.body)),), passthrough=True)
 
 
 # ---------------------------------------------------------------- model
@@ -267,9 +376,3 @@ class Model:
     def root(self) -> Seq:
         """The model as one unnamed sequence (the root module's namespace)."""
         return Seq(layers=self.layers, label=self.label)
-
-
-def leaf_fields(node: Node) -> dict[str, object]:
-    """The node's own fields other than name/expect (for display and serialisation)."""
-    skip = {"name", "expect", "label"}
-    return {f.name: getattr(node, f.name) for f in fields(node) if f.name not in skip}

@@ -20,7 +20,7 @@ import math
 from archscope.errors import SpecError
 from archscope.spec import nodes as sn
 from archscope.spec.inputs import DTYPE_BYTES, Inputs
-from archscope.spec.layout import Layout, Site, layout, pair
+from archscope.spec.layout import Layout, Site, layout
 from archscope.tracer.records import LayerRecord, Shape, Totals, Trace, add_inclusive_macs, check_expectations
 
 CONVENTION = "torchvision"
@@ -28,29 +28,11 @@ DESCRIPTION = ("MACs: multiply-accumulates of conv, linear, matmul and attention
                "pooling and adds not counted (torchvision's published GFLOPS are these MACs)")
 _INT64_BYTES = 8  # BatchNorm's num_batches_tracked
 
-# What the builder (archscope.builder.from_spec) makes of each leaf: the module's type name.
-_ACTIVATION_TYPES = {"relu": "ReLU", "relu6": "ReLU6", "silu": "SiLU", "hardswish": "Hardswish",
-                     "hardsigmoid": "Hardsigmoid", "sigmoid": "Sigmoid", "tanh": "Tanh", "gelu": "GELU"}
-
-
-def _leaf_type(node: sn.Node, in_shape: Shape) -> str:
-    if isinstance(node, sn.Norm):
-        return "BatchNorm2d" if len(in_shape) == 3 else "BatchNorm1d"
-    if isinstance(node, sn.Act):
-        return _ACTIVATION_TYPES[node.fn]
-    if isinstance(node, sn.Pool):
-        return "MaxPool2d" if node.mode == "max" else "AvgPool2d"
-    if isinstance(node, sn.AdaptivePool):
-        return "AdaptiveAvgPool2d" if node.mode == "avg" else "AdaptiveMaxPool2d"
-    return {sn.Conv: "Conv2d", sn.Linear: "Linear", sn.Flatten: "Flatten", sn.Dropout: "Dropout",
-            sn.StochasticDepth: "StochasticDepth", sn.Identity: "Identity"}[type(node)]
-
-
 def _leaf_macs(node: sn.Node, site: Site, batch: int) -> tuple[str, int]:
     """(category, MACs) of one call at ``batch``: conv and linear, bias not counted."""
     if isinstance(node, sn.Conv):
-        kh, kw = pair(node.kernel)
-        return "conv", batch * math.prod(site.out_shape) * (site.in_shape[0] // node.groups) * kh * kw
+        h, w = node.windows()
+        return "conv", batch * math.prod(site.out_shape) * (site.in_shape[0] // node.groups) * h.kernel * w.kernel
     if isinstance(node, sn.Linear):
         return "linear", batch * math.prod(site.out_shape) * site.in_shape[-1]
     return "", 0
@@ -61,63 +43,58 @@ def _buffers(node: sn.Node, in_shape: Shape) -> tuple[int, int]:
     return (2 * in_shape[0], 1) if isinstance(node, sn.Norm) else (0, 0)
 
 
-def _is_sequential(node: sn.Node) -> bool:
-    """The builder makes an unlabelled Seq whose children are all modules an nn.Sequential."""
-    return (isinstance(node, sn.Seq) and node.label is None
-            and all(c.name is not None or not c.CONTAINER for c in node.layers)
-            and not any(isinstance(c, sn.Aux) for c in node.layers))
+def _container_type(node: sn.Node) -> str:
+    """What the builder makes of a named container: its label, an nn.Sequential, or a Block named by its type."""
+    label = getattr(node, "label", None)
+    return label or ("Sequential" if isinstance(node, sn.Seq) and node.is_sequential else type(node).__name__)
 
 
-class _Walk:
-    """Emits records in call order, mirroring the builder's plan in eval mode."""
-
-    def __init__(self, lay: Layout, reference: Layout, batch: int, nbytes: int) -> None:
-        self.lay, self.reference, self.batch, self.nbytes = lay, reference, batch, nbytes
-        self.records: list[LayerRecord] = []
-        self.by_category: dict[str, int] = {}
-        self.not_run: list[tuple[str, int]] = []
-        self.stack: list[int] = []
-
-    def subtree_params(self, module: str) -> int:
-        prefix = module + "."
-        return sum(s.params for s in self.reference.sites
-                   if s.module and (s.module == module or s.module.startswith(prefix)))
-
-    def node(self, node: sn.Node, path: str) -> None:
-        site = self.lay.site(path)
-        if isinstance(node, sn.Aux):  # an auxiliary head does not run in eval mode
-            tops = [site] if site.module is not None else [
-                s for s in self.lay.sites if s.path.startswith(path + ".") and s.module is not None
-                and s.parent == site.parent]
-            self.not_run += [(s.module, self.subtree_params(s.module)) for s in tops if s.module]
-            return
+def _records(lay: Layout, reference: Layout, batch: int, nbytes: int) -> tuple[list[LayerRecord], dict[str, int],
+                                                                              list[tuple[str, int]]]:
+    """The eval-mode records, one per module in call order (the layout's sites are in that order):
+    the layout at this input for shapes, at the reference input for parameters."""
+    out = (batch, *lay.output)
+    records = [LayerRecord(name="", type=lay.model.label or "Network", depth=0, input_shapes=[(batch, *lay.input)],
+                           output_shapes=[out], is_leaf=False, params_total=reference.params,
+                           output_bytes=math.prod(out) * nbytes)]
+    index = {"": 0}  # module name -> its record
+    subtree = _subtree_params(reference)
+    by_category: dict[str, int] = {}
+    not_run: list[tuple[str, int]] = []
+    for site in lay.sites[1:]:
         if site.module is None:  # an unnamed container: its children belong to the enclosing module
-            self.children(node, path)
-            return
-        out = (self.batch, *site.out_shape)
-        rec = LayerRecord(name=site.module, type="", depth=site.module.count(".") + 1,
-                          input_shapes=[(self.batch, *site.in_shape)], output_shapes=[out],
-                          is_leaf=not node.CONTAINER, parent=self.stack[-1] if self.stack else None,
-                          output_bytes=math.prod(out) * self.nbytes)
-        self.records.append(rec)
-        if node.CONTAINER:
-            rec.type = getattr(node, "label", None) or ("Sequential" if _is_sequential(node) else type(node).__name__)
-            rec.params_total = self.subtree_params(site.module)
-            self.stack.append(len(self.records) - 1)
-            self.children(node, path)
-            self.stack.pop()
-            return
-        rec.type = _leaf_type(node, site.in_shape)
-        rec.params = rec.trainable_params = rec.params_total = self.reference.site(path).params
-        rec.buffers = sum(_buffers(node, site.in_shape))
-        category, macs = _leaf_macs(node, site, self.batch)
-        if macs:
-            rec.macs = macs
-            self.by_category[category] = self.by_category.get(category, 0) + macs
+            continue
+        if site.training_only:  # an auxiliary head does not run in eval mode: its outermost modules are listed
+            if not lay.site_of(site.parent).training_only:
+                not_run.append((site.module, subtree[site.module]))
+            continue
+        node, shape = site.node, (batch, *site.out_shape)
+        rec = LayerRecord(name=site.module, type=_container_type(node) if node.CONTAINER
+                          else node.module_type(len(site.in_shape)), depth=site.depth,
+                          input_shapes=[(batch, *site.in_shape)], output_shapes=[shape], is_leaf=not node.CONTAINER,
+                          parent=index[site.parent], params_total=subtree[site.module],
+                          output_bytes=math.prod(shape) * nbytes)
+        index[site.module] = len(records)
+        records.append(rec)
+        if not node.CONTAINER:
+            rec.params = rec.trainable_params = reference.site(site.path).params
+            rec.buffers = sum(_buffers(node, site.in_shape))
+            category, rec.macs = _leaf_macs(node, site, batch)
+            if rec.macs:
+                by_category[category] = by_category.get(category, 0) + rec.macs
+    return records, by_category, not_run
 
-    def children(self, node: sn.Node, path: str) -> None:
-        for suffix, child in node.children():
-            self.node(child, path + suffix if path else suffix.lstrip("."))
+
+def _subtree_params(lay: Layout) -> dict[str, int]:
+    """Each module's parameters, its submodules' included."""
+    totals = {s.module: 0 for s in lay.sites if s.module is not None}
+    for s in lay.sites:
+        if s.module and s.params:
+            name = s.module
+            while name:
+                totals[name] += s.params
+                name = name.rpartition(".")[0]
+    return totals
 
 
 def _linear_inputs_fit(lay: Layout, reference: Layout) -> bool:
@@ -143,25 +120,19 @@ def analytic_trace(model: sn.Model, inputs: Inputs, *, batch: int = 1, name: str
     if not _linear_inputs_fit(lay, reference):
         return None
     nbytes = DTYPE_BYTES[dtype]
-    walk = _Walk(lay, reference, batch, nbytes)
-    output = (batch, *lay.output)
-    root = LayerRecord(name="", type=model.label or "Network", depth=0,
-                       input_shapes=[(batch, *lay.input)], output_shapes=[output], is_leaf=False,
-                       params_total=reference.params, output_bytes=math.prod(output) * nbytes)
-    walk.records.append(root)
-    walk.stack.append(0)
-    walk.children(model.root(), "")
-    add_inclusive_macs(walk.records)
+    records, by_category, not_run = _records(lay, reference, batch, nbytes)
+    output = records[0].output_shapes[0]
+    add_inclusive_macs(records)
     floating = sum(_buffers(s.node, s.in_shape)[0] for s in reference.sites if not s.node.CONTAINER)
     counters = sum(_buffers(s.node, s.in_shape)[1] for s in reference.sites if not s.node.CONTAINER)
     totals = Totals(params=reference.params, trainable_params=reference.params, buffers=floating + counters,
                     param_bytes=reference.params * nbytes,
                     buffer_bytes=floating * nbytes + counters * _INT64_BYTES,
-                    macs=sum(r.macs for r in walk.records),
-                    activation_bytes=sum(r.output_bytes for r in walk.records if r.is_leaf))
+                    macs=sum(r.macs for r in records),
+                    activation_bytes=sum(r.output_bytes for r in records if r.is_leaf))
     trace = Trace(model=name, inputs=inputs, batch=batch, device="spec", mode="eval", dtype=dtype,
-                  layers=walk.records, totals=totals, output_shapes=[output], reference_input=tuple(model.input),
-                  not_run=walk.not_run, convention=CONVENTION, convention_text=DESCRIPTION,
-                  macs_by_category=dict(sorted(walk.by_category.items(), key=lambda kv: -kv[1])))
+                  layers=records, totals=totals, output_shapes=[output], reference_input=tuple(model.input),
+                  not_run=not_run, convention=CONVENTION, convention_text=DESCRIPTION,
+                  macs_by_category=dict(sorted(by_category.items(), key=lambda kv: -kv[1])))
     check_expectations(trace, reference.expectations())
     return trace
