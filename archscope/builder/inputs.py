@@ -263,21 +263,21 @@ def _tensor(leaf: Input, batch: int, device: torch.device) -> Any:
                          "not enough memory; use a smaller --batch or --input") from exc
 
 
+def tensors_in(value: Any, label: str = "") -> list[tuple[str, Tensor]]:
+    """(label, tensor) for every tensor inside tensors, tuples, lists and mappings, in order:
+    ``[0]``, ``logits``, ``aux[1]`` (``label`` is the top level's; a bare tensor keeps it)."""
+    if isinstance(value, Tensor):
+        return [(label, value)]
+    if isinstance(value, Mapping):
+        return [x for k, v in value.items() for x in tensors_in(v, f"{label}.{k}" if label else str(k))]
+    if isinstance(value, (tuple, list)):
+        return [x for i, v in enumerate(value) for x in tensors_in(v, f"{label}[{i}]")]
+    return []
+
+
 def labelled(inputs: Inputs, args: tuple[Any, ...], kwargs: Mapping[str, Any], batch: int) -> list[tuple[str, Any]]:
     """(``x 1×20 float32``, tensor) for every input tensor fed, in order."""
-    tensors: list[Any] = []
-
-    def walk(value: Any) -> None:
-        if isinstance(value, Tensor):
-            tensors.append(value)
-        elif isinstance(value, Mapping):
-            for v in value.values():
-                walk(v)
-        elif isinstance(value, (tuple, list)):
-            for v in value:
-                walk(v)
-
-    walk((args, list(kwargs.values())))
+    tensors = [t for _, t in tensors_in((args, list(kwargs.values())))]
     return [(f"{leaf.name}: {fmt_shape(leaf.full_shape(batch), None)} {leaf.dtype}", t)
             for leaf, t in zip(inputs.leaves(), tensors, strict=False)]
 

@@ -103,7 +103,7 @@ def from_dict(data: Any) -> Model:
     layers = data["layers"]
     if not isinstance(layers, list):
         raise SpecError("layers", f"expected a list of nodes, got {_kind(layers)}")
-    return Model(name=name, input=tuple(shape), label=data.get("label"),  # type: ignore[arg-type]
+    return Model(name=name, input=tuple(shape), label=data.get("label"),
                  layers=tuple(node_from_dict(n, f"layers[{i}]") for i, n in enumerate(layers)))
 
 

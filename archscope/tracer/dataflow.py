@@ -41,6 +41,7 @@ from torch.nn.modules.dropout import _DropoutNd
 from torch.nn.modules.pooling import _AdaptiveAvgPoolNd, _AdaptiveMaxPoolNd, _AvgPoolNd, _MaxPoolNd
 from torch.overrides import TorchFunctionMode
 
+from archscope.builder.inputs import tensors_in
 from archscope.builder.modules import StochasticDepth
 from archscope.tracer.flow import FlowEdge, FlowGraph, FlowModule, FlowNode
 from archscope.tracer.records import Trace
@@ -100,26 +101,9 @@ def function_name(func: Any) -> tuple[str, bool]:
     return name, False
 
 
-def tensors_in(value: Any) -> list[Tensor]:
+def tensors(value: Any) -> list[Tensor]:
     """Tensors inside tensors, tuples, lists and dicts, in order."""
-    if isinstance(value, Tensor):
-        return [value]
-    if isinstance(value, dict):
-        value = list(value.values())
-    if isinstance(value, (tuple, list)):
-        return [t for v in value for t in tensors_in(v)]
-    return []
-
-
-def labelled_tensors(value: Any, label: str = "") -> list[tuple[str, Tensor]]:
-    """(label, tensor) for tensors inside tuples, lists and dicts: ``[0]``, ``logits``, ``aux[1]``."""
-    if isinstance(value, Tensor):
-        return [(label or "output", value)]
-    if isinstance(value, dict):
-        return [x for k, v in value.items() for x in labelled_tensors(v, f"{label}.{k}" if label else str(k))]
-    if isinstance(value, (tuple, list)):
-        return [x for i, v in enumerate(value) for x in labelled_tensors(v, f"{label}[{i}]")]
-    return []
+    return [t for _, t in tensors_in(value)]
 
 
 @dataclass
@@ -168,7 +152,7 @@ class DataflowRecorder(TorchFunctionMode):
             self._start(module)
             for label, t in self.announced:
                 self._input(t, label)
-            for t in tensors_in(args):
+            for t in tensors(args):
                 self._input(t, "input")
         name: str | None = self.names.get(id(module))
         outer = self.stack[-1].name if self.stack else ""
@@ -181,7 +165,7 @@ class DataflowRecorder(TorchFunctionMode):
                           attrs=attributes_of(module))
         if name is not None:
             self.module_call[node.id] = (name, self.counts[base])
-        self._consume(node.id, tensors_in(args))
+        self._consume(node.id, tensors(args))
         self.stack.append(_Call(name or "", True, node.id))
 
     def post(self, module: nn.Module, args: Any, output: Any) -> None:
@@ -191,7 +175,7 @@ class DataflowRecorder(TorchFunctionMode):
         if call.node is not None:
             self._produce(output, call.node)
         if not self.stack:
-            outputs = labelled_tensors(output, "" if isinstance(output, dict) else "output")
+            outputs = tensors_in(output, "" if isinstance(output, dict) else "output")
             for label, t in outputs:  # one node per output tensor, a dict's by key
                 node = self._node("/output", "output", "output", "io", "", name=label if len(outputs) > 1 else "")
                 self._consume(node.id, [t])
@@ -207,10 +191,10 @@ class DataflowRecorder(TorchFunctionMode):
         return out
 
     def _function(self, func: Any, args: Any, out: Any) -> None:
-        results = tensors_in(out)
+        results = tensors(out)
         if not results:
             return
-        inputs = [t for t in tensors_in(args) if id(t) in self.producer]
+        inputs = [t for t in tensors(args) if id(t) in self.producer]
         if not inputs:
             return
         name, in_place = function_name(func)
@@ -238,7 +222,7 @@ class DataflowRecorder(TorchFunctionMode):
                 self.edges.append(FlowEdge(src[1], node_id, tuple(t.shape)))
 
     def _produce(self, output: Any, node_id: str) -> None:
-        for t in tensors_in(output):
+        for t in tensors(output):
             self.producer[id(t)] = (t, node_id)
 
     # ------------------------------------------------------------ result

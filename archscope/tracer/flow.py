@@ -74,18 +74,11 @@ class FlowGraph:
     macs: int = 0
     not_run: list[str] = field(default_factory=list)  # modules that never ran (an aux head in eval)
 
-    def count(self, category: str) -> int:
-        return sum(1 for n in self.nodes if n.category == category)
-
     def inputs_of(self, node_id: str) -> list[FlowEdge]:
         return [e for e in self.edges if e.dst == node_id]
 
     def outputs_of(self, node_id: str) -> list[FlowEdge]:
         return [e for e in self.edges if e.src == node_id]
-
-    def within(self, module: str) -> list[FlowNode]:
-        """Nodes inside ``module`` (at any depth), in execution order."""
-        return [n for n in self.nodes if inside(n.scope, module)]
 
 
 def module_depth(name: str) -> int:

@@ -55,7 +55,7 @@ def _premark() -> None:
         return
     slot = wrapper_code.co_freevars.index("fn")
     wrappers = [obj for obj in gc.get_objects()
-                if type(obj).__name__ == "function" and obj.__code__ is wrapper_code]  # type: ignore[attr-defined]
+                if type(obj).__name__ == "function" and obj.__code__ is wrapper_code]
     for wrapper in wrappers:
         fn = wrapper.__closure__[slot].cell_contents
         if getattr(fn, "__dynamo_disable", None) is None:

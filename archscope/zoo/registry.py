@@ -23,14 +23,11 @@ from archscope.spec.nodes import Model
 
 @dataclass(frozen=True)
 class Reference:
-    """Published numbers for one model and where they come from."""
+    """Published numbers for one model (from torchvision_reference.json, which says where they come from)."""
 
     params: int
     gmacs: float | None
-    input: int
-    min_size: int | None
-    source: str
-    note: str = ""
+    min_size: int | None  # the smallest square input torchvision's model takes
 
 
 @dataclass(frozen=True)
@@ -99,8 +96,7 @@ def torchvision_reference(name: str) -> Reference | None:
     row = table["models"].get(name)
     if row is None:
         return None
-    return Reference(params=row["num_params"], gmacs=row["gmacs"], input=row["input"],
-                     min_size=row.get("min_size"), source=table["source"], note=row.get("note", ""))
+    return Reference(params=row["num_params"], gmacs=row["gmacs"], min_size=row.get("min_size"))
 
 
 def E(shape: str, source: str) -> Expect:  # noqa: N802 (reads like the documents' notation)

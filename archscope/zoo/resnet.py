@@ -11,11 +11,11 @@ arXiv:1611.05431; "Wide Residual Networks", Zagoruyko & Komodakis, arXiv:1605.07
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 from archscope.spec.nodes import Act, AdaptivePool, Conv, Flatten, Linear, Model, Node, Norm, Pool, Residual, Seq
-from archscope.spec.templates import template
+from archscope.spec.templates import TEMPLATES, template
 from archscope.zoo.registry import E, register
 
 TABLE1 = "ResNet paper (arXiv:1512.03385) Table 1, output size"
@@ -52,25 +52,29 @@ def _projection(out: int, stride: int) -> Node:
     return Seq(name="downsample", layers=(Conv(out=out, kernel=1, stride=stride, bias=False), Norm()))
 
 
+EXPANSION = {"resnet.basic": 1, "resnet.bottleneck": 4}  # output channels per plane (torchvision's .expansion)
+
+
 @dataclass(frozen=True)
 class Variant:
-    block: str  # "basic" or "bottleneck"
+    family: str  # the paper: "resnet", "resnext" or "wide_resnet"
+    block: str  # a block template above
     depths: tuple[int, int, int, int]  # blocks per stage (conv2_x .. conv5_x)
-    groups: int = 1
-    width_per_group: int = 64
+    widths: dict[str, int] = field(default_factory=dict)  # the template's groups and width_per_group
 
 
+_RESNEXT, _WIDE = "resnext", "wide_resnet"
 VARIANTS = {
-    "resnet18": Variant("basic", (2, 2, 2, 2)),
-    "resnet34": Variant("basic", (3, 4, 6, 3)),
-    "resnet50": Variant("bottleneck", (3, 4, 6, 3)),
-    "resnet101": Variant("bottleneck", (3, 4, 23, 3)),
-    "resnet152": Variant("bottleneck", (3, 8, 36, 3)),
-    "resnext50_32x4d": Variant("bottleneck", (3, 4, 6, 3), groups=32, width_per_group=4),
-    "resnext101_32x8d": Variant("bottleneck", (3, 4, 23, 3), groups=32, width_per_group=8),
-    "resnext101_64x4d": Variant("bottleneck", (3, 4, 23, 3), groups=64, width_per_group=4),
-    "wide_resnet50_2": Variant("bottleneck", (3, 4, 6, 3), width_per_group=128),
-    "wide_resnet101_2": Variant("bottleneck", (3, 4, 23, 3), width_per_group=128),
+    "resnet18": Variant("resnet", "resnet.basic", (2, 2, 2, 2)),
+    "resnet34": Variant("resnet", "resnet.basic", (3, 4, 6, 3)),
+    "resnet50": Variant("resnet", "resnet.bottleneck", (3, 4, 6, 3)),
+    "resnet101": Variant("resnet", "resnet.bottleneck", (3, 4, 23, 3)),
+    "resnet152": Variant("resnet", "resnet.bottleneck", (3, 8, 36, 3)),
+    "resnext50_32x4d": Variant(_RESNEXT, "resnet.bottleneck", (3, 4, 6, 3), {"groups": 32, "width_per_group": 4}),
+    "resnext101_32x8d": Variant(_RESNEXT, "resnet.bottleneck", (3, 4, 23, 3), {"groups": 32, "width_per_group": 8}),
+    "resnext101_64x4d": Variant(_RESNEXT, "resnet.bottleneck", (3, 4, 23, 3), {"groups": 64, "width_per_group": 4}),
+    "wide_resnet50_2": Variant(_WIDE, "resnet.bottleneck", (3, 4, 6, 3), {"width_per_group": 128}),
+    "wide_resnet101_2": Variant(_WIDE, "resnet.bottleneck", (3, 4, 23, 3), {"width_per_group": 128}),
 }
 
 # Table 1 of the paper: stage, planes, stride, output size at 224.
@@ -79,7 +83,7 @@ STAGES = (("layer1", 64, 1, 56), ("layer2", 128, 2, 28), ("layer3", 256, 2, 14),
 
 def resnet(name: str) -> Model:
     v = VARIANTS[name]
-    expansion = 1 if v.block == "basic" else 4
+    make_block, expansion = TEMPLATES[v.block], EXPANSION[v.block]
     layers: list[Node] = [
         Conv(name="conv1", out=64, kernel=7, stride=2, padding=3, bias=False,
              expect=E("N×64×112×112", f"{TABLE1} of conv1")),
@@ -93,11 +97,7 @@ def resnet(name: str) -> Model:
         for i in range(depth):
             s = stride if i == 0 else 1
             down = s != 1 or channels != planes * expansion
-            if v.block == "basic":
-                blocks.append(basic_block(name=str(i), planes=planes, stride=s, downsample=down))
-            else:
-                blocks.append(bottleneck(name=str(i), planes=planes, stride=s, downsample=down,
-                                         groups=v.groups, width_per_group=v.width_per_group))
+            blocks.append(make_block(name=str(i), planes=planes, stride=s, downsample=down, **v.widths))
             channels = planes * expansion
         conv_x = f"conv{int(stage[-1]) + 1}_x"
         layers.append(Seq(name=stage, layers=tuple(blocks),
@@ -116,7 +116,6 @@ _PAPERS = {
     "wide_resnet": ("Wide Residual Networks", "1605.07146"),
 }
 
-for _name in VARIANTS:
-    _family = _name.rstrip("0123456789").split("50")[0].split("101")[0].rstrip("_")
-    _paper, _arxiv = _PAPERS[_family]
-    register(_name, family=_family, paper=_paper, arxiv=_arxiv, make=partial(resnet, _name))
+for _name, _v in VARIANTS.items():
+    _paper, _arxiv = _PAPERS[_v.family]
+    register(_name, family=_v.family, paper=_paper, arxiv=_arxiv, make=partial(resnet, _name))
