@@ -13,6 +13,7 @@ from archscope.builder.load import Target, resolve
 from archscope.errors import ArchscopeError, ModelLoadError, ShapeError, UsageError, echo
 from archscope.spec.inputs import FLOAT_DTYPES, Inputs, from_sizes, single_input
 from archscope.spec.layout import layout
+from archscope.tracer import conventions
 from archscope.tracer.analytic import analytic_trace
 from archscope.tracer.records import Trace
 
@@ -108,7 +109,7 @@ def _declared(target: Target, module: nn.Module | None) -> tuple[Inputs, int | N
 
 
 DTYPES = FLOAT_DTYPES  # the parameters' types; inputs may also be integer, bool or complex
-CONVENTIONS = ("torchvision", "fvcore", "full")  # archscope.tracer.counting registers them
+CONVENTIONS = conventions.CONVENTIONS  # the registry itself (no torch): register_convention adds to it
 
 
 def trace(target: str | nn.Module, input_size: Any = None, batch: int = 1, device: str | None = None,
@@ -127,7 +128,8 @@ def trace(target: str | nn.Module, input_size: Any = None, batch: int = 1, devic
     meta device, which allocates no memory, and on the CPU when it cannot run on meta
     (an operator without a meta kernel, a forward that depends on the data), with a note
     saying so; ``device="meta"`` makes that an error.
-    ``convention`` names the counting rules (torchvision, fvcore, full); ``dtype`` the
+    ``convention`` names the counting rules (torchvision, fvcore, full, or one added with
+    :func:`archscope.tracer.conventions.register_convention`); ``dtype`` the
     parameters' type (and that of float inputs of no stated dtype). A zoo model or spec
     file in eval mode under the torchvision convention, fed one image, is computed from its
     spec without running torch (:mod:`archscope.tracer.analytic`, tested equal to the traced

@@ -16,7 +16,7 @@ from archscope.report import render_json
 from archscope.spec.inputs import single_input
 from archscope.spec.layout import layout
 from archscope.tracer.analytic import analytic_trace
-from archscope.tracer.counting import CONVENTIONS
+from archscope.tracer.conventions import CONVENTIONS
 from archscope.tracer.hooks import trace_module
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
+import subprocess
+import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +20,9 @@ from torch import nn
 import archscope
 from archscope import zoo
 from archscope.builder import resolve
-from archscope.spec.inputs import single_input
+from archscope.errors import UsageError
+from archscope.spec.inputs import FLOAT_DTYPES, single_input
+from archscope.tracer.conventions import CONVENTIONS, Convention, addmm_macs, elementwise, register_convention
 from archscope.tracer.hooks import trace_module
 
 REFERENCE = json.loads((Path(__file__).resolve().parent.parent / "archscope" / "zoo" /
@@ -212,3 +218,110 @@ def test_train_mode_counts_what_runs_in_training() -> None:
     aux_fc = 128 * 10  # the aux head's linear layer runs only in training
     assert train_t.totals.macs - eval_t.totals.macs == aux_fc
     assert train_t.mode == "train" and [n for n, _ in eval_t.not_run] == ["aux"]
+
+
+# ---------------------------------------------------------------- classes by isinstance, conventions by registry
+
+
+class MyLinear(nn.Linear):
+    """A user's subclass: still a linear layer."""
+
+
+class MyPool(nn.AdaptiveAvgPool2d):
+    """A user's subclass: still an adaptive average pool."""
+
+
+def test_a_subclass_of_linear_is_counted_as_linear() -> None:
+    base = archscope.trace(nn.Sequential(nn.Linear(20, 30)), input_size=(20,))
+    sub = archscope.trace(nn.Sequential(MyLinear(20, 30)), input_size=(20,))
+    assert base.macs_by_category == {"linear": 20 * 30}
+    assert sub.macs_by_category == base.macs_by_category and sub.totals.macs == base.totals.macs
+
+
+def test_a_subclass_of_adaptive_avg_pool_is_priced_as_the_pool_under_fvcore() -> None:
+    base = archscope.trace(nn.AdaptiveAvgPool2d(1), input_size=(1, 16, 16), convention="fvcore")
+    sub = archscope.trace(MyPool(1), input_size=(1, 16, 16), convention="fvcore")
+    assert base.totals.macs == 16 * 16  # fvcore: 1 per input element
+    assert sub.totals.macs == base.totals.macs and sub.macs_by_category == base.macs_by_category == {"pool": 256}
+
+
+def test_a_packed_sequence_and_a_subclass_of_it_cost_what_the_tensor_costs() -> None:
+    from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
+
+    class MyPacked(PackedSequence):
+        pass
+
+    class Packed(nn.Module):
+        def __init__(self, wrap: type[PackedSequence] | None) -> None:
+            super().__init__()
+            self.wrap = wrap
+            self.lstm = nn.LSTM(8, 16, batch_first=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: N×T×8, every sequence of length T
+            if self.wrap is None:
+                return self.lstm(x)[0]
+            packed = pack_padded_sequence(x, [x.shape[1]] * x.shape[0], batch_first=True)
+            return self.lstm(self.wrap(*packed))[0].data
+
+    n = 3
+    plain = trace_module(Packed(None), single_input((5, 8)), batch=n).totals.macs
+    assert plain == n * 5 * 4 * (8 * 16 + 16 * 16)  # per step and sample: 4 gates × (in × H + H × H)
+    assert trace_module(Packed(PackedSequence), single_input((5, 8)), batch=n).totals.macs == plain
+    assert trace_module(Packed(MyPacked), single_input((5, 8)), batch=n).totals.macs == plain
+
+
+@pytest.fixture
+def doubled() -> Iterator[Convention]:
+    """A convention of its own, registered for one test and removed after it."""
+    rules = register_convention(Convention(
+        name="test-counting-doubled", description="addmm twice, 3 per activation output, nothing else",
+        handles={"addmm": lambda args, kwargs, out: 2 * addmm_macs(args, kwargs, out)},
+        by_category={"activation": elementwise(3)}))
+    try:
+        yield rules
+    finally:
+        CONVENTIONS.pop(rules.name, None)
+
+
+def test_a_registered_convention_is_accepted_and_prices_by_its_handles(doubled: Convention) -> None:
+    model = nn.Sequential(nn.Linear(20, 30), nn.ReLU())
+    t = archscope.trace(model, input_size=(20,), batch=2, convention=doubled.name)
+    assert t.convention == doubled.name and t.convention_text == doubled.description
+    assert t.macs_by_category == {"linear": 2 * (2 * 20 * 30), "activation": 3 * 2 * 30}
+    assert doubled.name in archscope.api.CONVENTIONS
+    with pytest.raises(UsageError, match=f"use one of torchvision, fvcore, full, {doubled.name}"):
+        archscope.trace(model, input_size=(20,), convention="no-such-convention")
+
+
+def test_the_command_lines_choices_are_the_registries_keys() -> None:
+    from typer.testing import CliRunner
+
+    from archscope.cli import check, diff, summary
+    from archscope.cli.main import app
+    from archscope.report import FORMATS
+    from archscope.report.check import CHECK_FORMATS
+    from archscope.report.diff import FORMATS as DIFF_FORMATS
+
+    assert [m.value for m in summary.Convention] == list(CONVENTIONS) == ["torchvision", "fvcore", "full"]
+    assert [m.value for m in summary.Dtype] == list(FLOAT_DTYPES)
+    assert [m.value for m in summary.Format] == list(FORMATS)
+    assert [m.value for m in diff.DiffFormat] == list(DIFF_FORMATS)
+    assert [m.value for m in check.CheckFormat] == list(CHECK_FORMATS)
+
+    def shown(command: str, option: str) -> list[str]:  # the choices --help shows for the option
+        out = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "250"}).stdout
+        found = re.search(rf"{option}\s+(?:-\w\s+)?<([^>]+)>", out)
+        assert found, out
+        return found.group(1).split("|")
+
+    assert shown("summary", "--convention") == list(CONVENTIONS)
+    assert shown("summary", "--dtype") == list(FLOAT_DTYPES)
+    assert shown("summary", "--format") == list(FORMATS)
+    assert shown("diff", "--format") == list(DIFF_FORMATS)
+    assert shown("check", "--format") == list(CHECK_FORMATS)
+
+
+def test_the_conventions_table_imports_no_torch() -> None:
+    probe = ("import sys; import archscope.tracer.conventions, archscope.tracer.analytic, archscope.api; "
+             "assert 'torch' not in sys.modules, 'torch was imported'")
+    subprocess.run([sys.executable, "-c", probe], check=True)

@@ -5,15 +5,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from enum import Enum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from archscope.report.check import CHECK_FORMATS
 
-class CheckFormat(str, Enum):
-    table = "table"
-    github = "github"
-    json = "json"
+if TYPE_CHECKING:  # the members are the renderers' names, which mypy cannot see
+    CheckFormat = Any
+else:
+    CheckFormat = Enum("CheckFormat", {k: k for k in CHECK_FORMATS}, type=str)  # archscope.report.check's renderers
 
 
 def check(

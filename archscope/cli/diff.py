@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from archscope.cli.options import INPUT_HELP, MODEL_HELP
+from archscope.report.diff import FORMATS
 
 SIDE_HELP = MODEL_HELP + " Or a snapshot file made by 'archscope snapshot' (.json)."
 
 
-class DiffFormat(str, Enum):
-    table = "table"
-    markdown = "markdown"
-    json = "json"
+if TYPE_CHECKING:  # the members are the renderers' names, which mypy cannot see
+    DiffFormat = Any
+else:
+    DiffFormat = Enum("DiffFormat", {k: k for k in FORMATS}, type=str)  # archscope.report.diff's renderers
 
 
 def diff(

@@ -171,7 +171,7 @@ def _problem(data: Any) -> str | None:
         return f"inputs: {exc}"
     if not isinstance(data["mode"], str) or not isinstance(data["convention"], str):
         return "mode and convention must be strings"
-    from archscope.api import CONVENTIONS
+    from archscope.tracer.conventions import CONVENTIONS
 
     if data["convention"] not in CONVENTIONS:
         return f"convention is {echo(data['convention'])}, expected one of {', '.join(CONVENTIONS)}"

@@ -21,11 +21,10 @@ from archscope.errors import SpecError
 from archscope.spec import nodes as sn
 from archscope.spec.inputs import DTYPE_BYTES, Inputs
 from archscope.spec.layout import Layout, Site, layout
+from archscope.tracer.conventions import TORCHVISION
 from archscope.tracer.records import LayerRecord, Shape, Totals, Trace, add_inclusive_macs, check_expectations
 
-CONVENTION = "torchvision"
-DESCRIPTION = ("MACs: multiply-accumulates of conv, linear, matmul and attention; batch norm, activations, "
-               "pooling and adds not counted (torchvision's published GFLOPS are these MACs)")
+CONVENTION, DESCRIPTION = TORCHVISION.name, TORCHVISION.description  # the numbers of the default convention
 _INT64_BYTES = 8  # BatchNorm's num_batches_tracked
 
 def _leaf_macs(node: sn.Node, site: Site, batch: int) -> tuple[str, int]:

@@ -1,10 +1,10 @@
-"""Counting multiply-accumulates at the operator level, by a table of handles.
+"""Counting multiply-accumulates at the operator level: the dispatch mode that applies a convention.
 
 Module hooks cannot see ``torch.matmul`` or ``F.scaled_dot_product_attention`` called
 inside a user's ``forward``; a dispatch mode sees every aten operator that runs,
-on the meta device too. Each operator belongs to one *category* (conv, linear,
-matmul, attention, norm, activation, pool, elementwise, reduction, dropout, free);
-a *convention* says which categories count and how much. An operator with no
+on the meta device too. Each operator belongs to one *category* and each *convention*
+says which categories count and how much: that table is
+:mod:`archscope.tracer.conventions`, which imports no torch. An operator with no
 category is never silently zero: it is collected and shown as ``not counted``.
 
 Costs are MACs (one multiply-accumulate = 1). FLOPs are derived as 2 × MACs where
@@ -13,279 +13,32 @@ shown. See docs/counting.md for a worked example per operator.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
+from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from archscope.tracer import analytic
-
-Handle = Callable[[tuple[Any, ...], dict[str, Any], Any], int]
-
-
-def _shape(t: Any) -> tuple[int, ...]:
-    return tuple(t.shape)
-
-
-def _numel(t: Any) -> int:
-    return math.prod(t.shape)
-
-
-# ---------------------------------------------------------------- cost formulas (MACs)
-
-
-def conv_macs(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int:
-    """Every output element takes C_in/groups × kernel MACs (bias not counted)."""
-    weight = args[1]
-    transposed = bool(args[6]) if len(args) > 6 else False
-    if transposed:  # each input element is spread over C_out/groups × kernel outputs
-        return _numel(args[0]) * math.prod(_shape(weight)[1:])
-    return _numel(out) * math.prod(_shape(weight)[1:])
-
-
-def _unpacked(packed: Any, kind: str) -> Any:
-    """The float weight inside a quantized op's packed parameters (``quantized::conv2d``)."""
-    import torch
-
-    return getattr(torch.ops.quantized, f"{kind}_unpack")(packed)[0]
-
-
-def packed_conv_macs(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int:
-    """A quantized convolution: as :func:`conv_macs`, the weight read from its packed parameters."""
-    rank = len(_shape(out)) - 2
-    return _numel(out) * math.prod(_shape(_unpacked(args[1], f"conv{rank}d"))[1:])
-
-
-def packed_linear_macs(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int:
-    return _numel(out) * _shape(_unpacked(args[1], "linear"))[1]
-
-
-def mm_macs(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int:
-    a, b = args[0], args[1]
-    return _shape(a)[0] * _shape(a)[1] * _shape(b)[1]
-
-
-def addmm_macs(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int:
-    return mm_macs(args[1:], kwargs, out)  # the added bias is not counted
-
-
-def bmm_macs(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int:
-    b, m, k = _shape(args[0])
-    return b * m * k * _shape(args[1])[2]
-
-
-def baddbmm_macs(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int:
-    return bmm_macs(args[1:], kwargs, out)
-
-
-def sdpa_macs(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int:
-    """Fused attention: Q·Kᵀ (L×S×E) and attention·V (L×S×Ev) per batch and head."""
-    q, k, v = args[0], args[1], args[2]
-    *batch, length, e = _shape(q)
-    source = _shape(k)[-2]
-    return math.prod(batch) * length * source * (e + _shape(v)[-1])
-
-
-def elementwise(scale: int) -> Handle:
-    def cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int:
-        first = out[0] if isinstance(out, (tuple, list)) else out
-        return scale * _numel(first)
-
-    return cost
-
-
-def input_elements(scale: int) -> Handle:
-    def cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int:
-        return scale * _numel(args[0])
-
-    return cost
-
-
-def _batch_norm_fvcore(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int:
-    # fvcore's batchnorm_flop_jit: eval numel × (2 if affine else 1); training numel × (5 or 4)
-    affine = args[1] is not None
-    training = _batch_norm_training(args)
-    return _numel(args[0]) * ((5 if affine else 4) if training else (2 if affine else 1))
-
-
-def _batch_norm_training(args: tuple[Any, ...]) -> bool:
-    for a in args[5:6]:
-        if isinstance(a, bool):
-            return a
-    return False
-
-
-def recurrent_cost(module: Any, x: Any) -> dict[str, int]:
-    """An LSTM, GRU or RNN layer's cost on input ``x`` (a tensor or a PackedSequence), by formula.
-
-    Per time step, sample, layer and direction: ``gates × (in × H + H_r × H)`` MACs of
-    matmuls (gates: 4 LSTM, 3 GRU, 1 RNN; ``in`` is the input size for the first layer,
-    ``H_out × directions`` above it; ``H_r`` is ``proj_size`` when set, else ``H``), plus
-    ``proj_size × H`` for an LSTM's projection; biases not counted, as for a linear layer.
-    Activations (one per gate element, and the cell's ``tanh``) and the elementwise state
-    updates are counted separately, for the ``full`` convention.
-    """
-    data = getattr(x, "data", x) if type(x).__name__ == "PackedSequence" else x
-    if data is None or not hasattr(data, "shape"):
-        return {}
-    steps = _numel(data) // module.input_size  # time steps × samples
-    gates = {"LSTM": 4, "GRU": 3}.get(module.mode, 1)
-    hidden, proj = module.hidden_size, getattr(module, "proj_size", 0)
-    out = proj or hidden
-    directions = 2 if module.bidirectional else 1
-    macs = activations = elementwise = 0
-    for layer in range(module.num_layers):
-        size_in = module.input_size if layer == 0 else out * directions
-        macs += gates * (size_in * hidden + out * hidden) + proj * hidden
-        activations += {4: 5, 3: 3}.get(gates, 1) * hidden  # sigmoid/tanh per gate; LSTM's tanh(c)
-        elementwise += {4: 4, 3: 5}.get(gates, 0) * hidden  # f*c + i*g, o*tanh(c); GRU's r*, (1-z)*, z*
-    scale = steps * directions
-    return {"matmul": macs * scale, "activation": activations * scale, "elementwise": elementwise * scale}
-
-
-# ---------------------------------------------------------------- the operator table
-
-CATEGORIES: dict[str, str] = {}  # aten packet name (other namespaces: "quantized::conv2d") -> category
-MAC_HANDLES: dict[str, Handle] = {}  # aten packet name -> MACs of the conv/linear/matmul/attention kind
-
-
-def _ops(category: str, *names: str, handle: Handle | None = None) -> None:
-    for name in names:
-        if name in CATEGORIES:
-            raise ValueError(f"operator {name} is in two categories")
-        CATEGORIES[name] = category
-        if handle is not None:
-            MAC_HANDLES[name] = handle
-
-
-_ops("conv", "convolution", "_convolution", "conv2d", "cudnn_convolution", "mkldnn_convolution",
-     "_slow_conv2d_forward", "convolution_overrideable", "thnn_conv2d", handle=conv_macs)
-_ops("matmul", "mm", handle=mm_macs)
-_ops("matmul", "addmm", handle=addmm_macs)
-_ops("matmul", "bmm", handle=bmm_macs)
-_ops("matmul", "baddbmm", handle=baddbmm_macs)
-_ops("attention", "_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_flash_attention",
-     "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
-     "_scaled_dot_product_fused_attention_overrideable", handle=sdpa_macs)
-_ops("norm", "native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training",
-     "native_layer_norm", "native_group_norm", "batch_norm", "layer_norm", "group_norm", "_batch_norm_with_update",
-     "_batch_norm_no_update")
-_ops("activation", "relu", "relu_", "relu6", "hardtanh", "hardtanh_", "silu", "silu_", "sigmoid", "sigmoid_",
-     "tanh", "tanh_", "gelu", "gelu_", "hardswish", "hardswish_", "hardsigmoid", "hardsigmoid_", "leaky_relu",
-     "leaky_relu_", "elu", "elu_", "_softmax", "_safe_softmax", "_log_softmax", "softmax", "threshold")
-_ops("pool", "max_pool2d_with_indices", "max_pool2d", "avg_pool2d", "_adaptive_avg_pool2d", "adaptive_max_pool2d",
-     "max_pool1d", "avg_pool1d", "max_pool3d_with_indices", "avg_pool3d", "_adaptive_avg_pool3d",
-     "upsample_nearest2d", "upsample_bilinear2d", "_upsample_nearest_exact2d", "_upsample_bilinear2d_aa",
-     "grid_sampler_2d")
-_ops("elementwise", "add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", "addcmul", "addcdiv", "neg",
-     "exp", "log", "sqrt", "rsqrt", "pow", "reciprocal", "clamp", "clamp_", "clamp_min", "clamp_max", "abs",
-     "maximum", "minimum", "where", "sin", "cos", "erf", "lerp")
-_ops("reduction", "mean", "sum", "amax", "amin", "max", "min", "var", "std", "var_mean", "norm",
-     "linalg_vector_norm", "argmax", "argmin", "cumsum", "logsumexp")
-_ops("dropout", "native_dropout", "dropout", "bernoulli", "bernoulli_", "feature_dropout")
-_ops("conv", *(f"quantized::conv{n}d{relu}" for n in (1, 2, 3) for relu in ("", "_relu")), handle=packed_conv_macs)
-_ops("linear", "quantized::linear", "quantized::linear_relu", "quantized::linear_dynamic", handle=packed_linear_macs)
-_ops("elementwise", "quantized::add", "quantized::add_relu", "quantized::mul", "quantized::mul_relu",
-     "quantized::add_scalar", "quantized::mul_scalar")
-_ops("pool", "quantized_max_pool2d", "quantized_max_pool1d")
-_ops("activation", "quantized::hardswish", "quantized::sigmoid", "quantized::relu6", "quantized::leaky_relu",
-     "quantized::elu", "quantized::celu", "quantized::threshold")
-_ops("free", "quantize_per_tensor", "quantize_per_channel", "dequantize", "quantized::cat",
-     "_make_per_tensor_quantized_tensor", "int_repr", "q_scale", "q_zero_point")
-_ops("free", "view", "_unsafe_view", "reshape", "expand", "permute", "transpose", "t", "select", "slice",
-     "unsqueeze", "squeeze", "cat", "stack", "split", "split_with_sizes", "chunk", "narrow", "clone",
-     "contiguous", "copy_", "empty", "empty_like", "empty_strided", "zeros", "zeros_like", "ones", "ones_like",
-     "full", "full_like", "new_empty", "new_zeros", "new_ones", "new_full", "detach", "alias", "as_strided",
-     "flatten", "unflatten", "_to_copy", "lift_fresh", "unbind", "constant_pad_nd", "fill_", "zero_",
-     "arange", "index_select", "index", "gather", "roll", "repeat", "_reshape_alias", "view_as_real",
-     "scalar_tensor", "_local_scalar_dense", "sym_size", "sym_stride", "sym_numel", "is_same_size",
-     "masked_fill", "masked_fill_", "eq", "ne", "lt", "gt", "le", "ge", "logical_not", "logical_and",
-     "bitwise_not", "_assert_tensor_metadata", "resize_", "set_", "detach_", "split_copy", "pixel_shuffle",
-     # filling weights (a lazy layer initialised by its first call), not computing
-     "uniform_", "normal_", "random_", "exponential_", "kaiming_uniform_")
-
-
-# ---------------------------------------------------------------- conventions
-
-
-@dataclass(frozen=True)
-class Convention:
-    """Which categories count, and the handles that price them (MACs or, for fvcore, its 'flops')."""
-
-    name: str
-    description: str
-    handles: dict[str, Handle] = field(default_factory=dict)
-    by_category: dict[str, Handle] = field(default_factory=dict)
-
-    def handle_for(self, op: str, category: str) -> Handle | None:
-        return self.handles.get(op) or self.by_category.get(category)
-
-    def counts(self, category: str) -> bool:
-        """Whether a cost of ``category`` worked out by formula (a recurrent layer's) counts here."""
-        return category in ("conv", "linear", "matmul", "attention") or category in self.by_category
-
-
-CONVENTIONS: dict[str, Convention] = {}
-
-
-def register_convention(c: Convention) -> Convention:
-    if c.name in CONVENTIONS:
-        raise ValueError(f"counting convention {c.name!r} is registered twice")
-    CONVENTIONS[c.name] = c
-    return c
-
-
-_MATMUL_LIKE = dict(MAC_HANDLES)
-
-TORCHVISION = register_convention(Convention(
-    name="torchvision",
-    description=analytic.DESCRIPTION,  # the same words for the same numbers computed from a spec
-    handles=_MATMUL_LIKE,
-))
-
-FVCORE = register_convention(Convention(
-    name="fvcore",
-    description="fvcore's FlopCountAnalysis: one fused multiply-add as one flop for conv, linear and matmul, "
-                "plus batch norm (2 per element in eval when affine), adaptive average pooling (1 per input "
-                "element) and upsampling; activations, max pooling and adds not counted",
-    handles={**_MATMUL_LIKE,
-             **dict.fromkeys(["native_batch_norm", "_native_batch_norm_legit",
-                              "_native_batch_norm_legit_no_training", "_batch_norm_with_update",
-                              "_batch_norm_no_update"], _batch_norm_fvcore),
-             "native_layer_norm": input_elements(5), "native_group_norm": input_elements(5),
-             "_adaptive_avg_pool2d": input_elements(1),
-             "upsample_nearest2d": elementwise(1), "upsample_bilinear2d": elementwise(4)},
-))
-
-FULL = register_convention(Convention(
-    name="full",
-    description="MACs of conv, linear, matmul and attention, plus one operation per output element of "
-                "normalisation, activations, pooling, elementwise ops and reductions",
-    handles=_MATMUL_LIKE,
-    by_category={c: elementwise(1) for c in ("norm", "activation", "pool", "elementwise")}
-    | {"reduction": input_elements(1)},
-))
-
-
-# ---------------------------------------------------------------- the dispatch mode
+from archscope.tracer.conventions import CATEGORIES, Convention
 
 
 class OpCounter(TorchDispatchMode):
     """Prices every aten operator that runs and hands the cost to ``on_cost``.
 
-    ``on_cost(category, cost)`` is called for counted operators; unpriced operators with
-    no category are tallied in ``not_counted``.
+    ``on_cost(op, category, cost)`` is called for every operator the convention prices
+    (``op`` its packet name, ``quantized::`` for other namespaces); operators with no
+    category are tallied in ``not_counted``. ``context()`` returns the module running now
+    (or None): a matmul inside an ``nn.Linear`` (or a subclass) is ``linear``, and the
+    ``mean`` an ``nn.AdaptiveAvgPool2d`` (or a subclass) lowers to is that pool.
     """
 
     def __init__(self, convention: Convention, on_cost: Callable[[str, str, int], None],
-                 context: Callable[[], str | None]) -> None:
+                 context: Callable[[], nn.Module | None]) -> None:
         super().__init__()
         self.convention = convention
         self.on_cost = on_cost
-        self.context = context  # the type of the module running now (for linear vs matmul, pool vs mean)
+        self.context = context  # the module running now (for linear vs matmul, pool vs mean)
         self.not_counted: Counter[str] = Counter()
 
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (),
@@ -300,10 +53,10 @@ class OpCounter(TorchDispatchMode):
         if category is None:
             self.not_counted[op if namespace != "aten" else f"aten.{op}"] += 1
             return out
-        module_type = self.context()
-        if category == "matmul" and module_type == "Linear":
+        module = self.context()
+        if category == "matmul" and isinstance(module, nn.Linear):
             category = "linear"
-        if op == "mean" and module_type == "AdaptiveAvgPool2d":  # torch lowers AdaptiveAvgPool2d(1) to mean
+        if op == "mean" and isinstance(module, nn.AdaptiveAvgPool2d):  # torch lowers AdaptiveAvgPool2d(1) to mean
             op, category = "_adaptive_avg_pool2d", "pool"
         handle = self.convention.handle_for(op, category)
         if handle is not None:

@@ -21,7 +21,8 @@ from archscope.errors import USER_CODE_ERRORS, ShapeError, one_line
 from archscope.spec.expect import Expect
 from archscope.spec.inputs import Inputs, describe_all, fmt_shape
 from archscope.tracer import warmup
-from archscope.tracer.counting import CONVENTIONS, Convention, OpCounter, recurrent_cost
+from archscope.tracer.conventions import CONVENTIONS, Convention, recurrent_cost
+from archscope.tracer.counting import OpCounter
 from archscope.tracer.records import (
     LayerRecord,
     Shape,
@@ -62,7 +63,7 @@ class _Recorder:
     """Module hooks push and pop calls; the operator counter charges the innermost one.
 
     # NOTE: a recurrent layer (LSTM, GRU, RNN) is priced by formula when it returns
-    # (:func:`archscope.tracer.counting.recurrent_cost`), and the operators it runs are not:
+    # (:func:`archscope.tracer.conventions.recurrent_cost`), and the operators it runs are not:
     # on the CPU they are one fused kernel that no counter can price (``mkldnn_rnn_layer``),
     # on meta a loop of matmuls. The formula gives the same numbers on every device.
     """
@@ -71,6 +72,7 @@ class _Recorder:
         self.convention = convention
         self.recurrent = 0  # recurrent layers under way
         self.names = {id(m): n for n, m in model.named_modules()}
+        self.modules = dict(model.named_modules())  # name -> module, for the counter's context
         self.calls: dict[int, int] = {}
         self.records: list[LayerRecord] = []
         self.stack: list[int] = []  # indices of the calls under way, innermost last
@@ -106,8 +108,9 @@ class _Recorder:
         else:
             self.unattributed += cost
 
-    def running_type(self) -> str | None:
-        return self.records[self.stack[-1]].type if self.stack else None
+    def running_module(self) -> nn.Module | None:
+        """The innermost module under way (the counter decides linear vs matmul by its class)."""
+        return self.modules[self.records[self.stack[-1]].name] if self.stack else None
 
     def failing(self) -> LayerRecord | None:
         return self.records[self.stack[-1]] if self.stack else None
@@ -145,7 +148,7 @@ def trace_module(model: nn.Module, inputs: Inputs, *, batch: int = 1, name: str 
                  dtype: torch.dtype = torch.float32, convention: str = "torchvision") -> Trace:
     """Run one forward pass of ``model`` on ``inputs`` (zeros of each input's shape and dtype,
     or the user's own tensors); record every module call and price every operator by
-    ``convention`` (see :mod:`archscope.tracer.counting`)."""
+    ``convention`` (see :mod:`archscope.tracer.conventions`)."""
     warmup.skip_dynamo_import()  # a no-op unless the command line allowed it
     device = _device_of(model)
     inputs = inputs.with_dtype(str(dtype).removeprefix("torch."))
@@ -157,7 +160,7 @@ def trace_module(model: nn.Module, inputs: Inputs, *, batch: int = 1, name: str 
         observe(labelled(inputs, args, kwargs, batch))
     rules = CONVENTIONS[convention]
     recorder = _Recorder(model, rules)
-    counter = OpCounter(rules, recorder.charge, recorder.running_type)
+    counter = OpCounter(rules, recorder.charge, recorder.running_module)
     with hooked(model, recorder, train):
         try:
             with counter:
