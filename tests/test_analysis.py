@@ -12,12 +12,13 @@ from typer.testing import CliRunner
 
 from archscope import api, zoo
 from archscope.analysis.receptive import by_module, receptive_fields
-from archscope.analysis.sizes import analyse_sizes, least_input_text
-from archscope.analysis.symbolic import Floor, shape_at, shape_text, symbolic
+from archscope.analysis.sizes import analyse_sizes
+from archscope.analysis.symbolic import Fixed, Floor, Limit, shape_at, symbolic
 from archscope.cli.main import app
 from archscope.errors import ShapeError, SpecError
+from archscope.report.analysis import least_input_text, rf_jump, rf_size, rf_start, verdict_reason, why_not
 from archscope.spec import nodes as sn
-from archscope.spec.inputs import single_input
+from archscope.spec.inputs import fmt_shape, single_input
 from archscope.spec.layout import layout
 from archscope.tracer.analytic import analytic_trace
 
@@ -58,16 +59,16 @@ def test_symbolic_shapes_macs_and_memory_agree_with_traces_at_five_sizes(name: s
 
 def test_symbolic_shapes_read_as_expressions() -> None:
     sym = symbolic(zoo.get("resnet50").spec()).modules()
-    assert shape_text(sym["conv1"].out_shape) == "N×64×⌈H/2⌉×⌈W/2⌉"
-    assert shape_text(sym["maxpool"].out_shape) == "N×64×⌈H/4⌉×⌈W/4⌉"
-    assert shape_text(sym["layer4"].out_shape) == "N×2048×⌈H/32⌉×⌈W/32⌉"
-    assert shape_text(sym["fc"].out_shape) == "N×1000"
+    assert fmt_shape(sym["conv1"].out_shape) == "N×64×⌈H/2⌉×⌈W/2⌉"
+    assert fmt_shape(sym["maxpool"].out_shape) == "N×64×⌈H/4⌉×⌈W/4⌉"
+    assert fmt_shape(sym["layer4"].out_shape) == "N×2048×⌈H/32⌉×⌈W/32⌉"
+    assert fmt_shape(sym["fc"].out_shape) == "N×1000"
     lenet = symbolic(zoo.get("lenet5").spec()).modules()
-    assert shape_text(lenet["conv1"].out_shape) == "N×6×(H-4)×(W-4)"
-    assert shape_text(lenet["flatten"].out_shape) == "N×16·⌊(H-12)/4⌋·⌊(W-12)/4⌋"
+    assert fmt_shape(lenet["conv1"].out_shape) == "N×6×(H-4)×(W-4)"
+    assert fmt_shape(lenet["flatten"].out_shape) == "N×16·⌊(H-12)/4⌋·⌊(W-12)/4⌋"
     vgg = symbolic(zoo.get("vgg16").spec()).modules()
-    assert shape_text(vgg["features.0"].out_shape) == "N×64×H×W"
-    assert shape_text(vgg["features.4"].out_shape) == "N×64×⌊H/2⌋×⌊W/2⌋"
+    assert fmt_shape(vgg["features.0"].out_shape) == "N×64×H×W"
+    assert fmt_shape(vgg["features.4"].out_shape) == "N×64×⌊H/2⌋×⌊W/2⌋"
     assert [str(f) for f in (Floor("H", 0, 1), Floor("H", 3), Floor("W", 0, 8), Floor("H", 7, 8),
                              Floor("W", -3, 2))] == ["H", "(H+3)", "⌊W/8⌋", "⌈H/8⌉", "⌊(W-3)/2⌋"]
 
@@ -217,24 +218,24 @@ def test_vgg16_receptive_fields_by_the_standard_formula() -> None:
                        in ("conv", "pool")]
     assert [(fields[n].h.r, fields[n].h.j) for n in convs_and_pools] == expected  # type: ignore[union-attr]
     conv5_3, pool5 = fields["features.28"], fields["features.30"]
-    assert (conv5_3.size_text(), conv5_3.jump_text()) == ("196", "16")
-    assert (pool5.size_text(), pool5.jump_text(), pool5.start_text()) == ("212", "32", "15.5")
-    assert fields["avgpool"].is_global and fields["classifier"].size_text() == "global"
+    assert (rf_size(conv5_3), rf_jump(conv5_3)) == ("196", "16")
+    assert (rf_size(pool5), rf_jump(pool5), rf_start(pool5)) == ("212", "32", "15.5")
+    assert fields["avgpool"].is_global and rf_size(fields["classifier"]) == "global"
 
 
 def test_resnet50_stem_receptive_fields() -> None:
     fields = by_module(zoo.get("resnet50").spec())
-    assert [(fields[n].size_text(), fields[n].jump_text(), fields[n].start_text())
+    assert [(rf_size(fields[n]), rf_jump(fields[n]), rf_start(fields[n]))
             for n in ("conv1", "bn1", "relu", "maxpool")] == [("7", "2", "0")] * 3 + [("11", "4", "0")]
-    assert fields["layer1"].size_text() == "35" and fields["layer4"].size_text() == "427"
+    assert rf_size(fields["layer1"]) == "35" and rf_size(fields["layer4"]) == "427"
 
 
 def test_asymmetric_kernels_and_gates() -> None:
     inception = by_module(zoo.get("inception_v3").spec())
-    assert inception["Mixed_6b.branch7x7_2"].size_text() == "159×255"
-    assert inception["Mixed_6b"].size_text() == "351"
+    assert rf_size(inception["Mixed_6b.branch7x7_2"]) == "159×255"
+    assert rf_size(inception["Mixed_6b"]) == "351"
     eff = by_module(zoo.get("efficientnet_b0").spec())
-    assert eff["features.0"].size_text() == "3" and eff["features.1"].size_text() == "7*"
+    assert rf_size(eff["features.0"]) == "3" and rf_size(eff["features.1"]) == "7*"
 
 
 @pytest.mark.parametrize("name", zoo.names())
@@ -322,3 +323,21 @@ def test_doc_example_output_is_what_archscope_prints(command: str, lines: list[s
     said = " ".join(result.output.split())
     for line in lines:
         assert " ".join(line.split()) in said, line
+
+
+def test_the_analyses_compute_and_the_report_writes_the_sentences() -> None:
+    alexnet = analyse_sizes(zoo.get("alexnet").spec())
+    verdict = alexnet.check(62, 70)
+    assert (verdict.ok, verdict.module, verdict.got) == (False, "features.12", ())
+    assert isinstance(verdict.broken, Limit) and verdict.broken.least == 63
+    assert verdict_reason(verdict) == ("max pool (kernel 3, stride 2, padding 0) needs an input of at least 3 "
+                                       "along H, which it gets from H ≥ 63")
+    assert why_not(alexnet, 62, 70) == "the smallest input it takes is 3×63×63" and why_not(alexnet, 63, 63) is None
+    lenet = analyse_sizes(zoo.get("lenet5").spec())
+    verdict = lenet.check(36, 36)
+    assert isinstance(verdict.broken, Fixed) and verdict.got == (576,)  # 16·6·6 features where fc1 takes 400
+    assert why_not(lenet, 36, 36) == ("it takes only square inputs from 1×32×32 to 1×35×35 (fc1: it is built for "
+                                      "400 input features (16·⌊(H-12)/4⌋·⌊(W-12)/4⌋), this input gives 576)")
+    assert verdict_reason(lenet.check(32, 32)) == ""
+    field = by_module(zoo.get("inception_v3").spec())["Mixed_6b.branch7x7_2"]
+    assert (field.h.r, field.w.r) == (159, 255) and rf_size(field) == "159×255"  # type: ignore[union-attr]

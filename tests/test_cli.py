@@ -3,7 +3,12 @@ one clear paragraph, a nonzero exit code and no output file, never a traceback."
 
 from __future__ import annotations
 
+import csv
+import importlib
+import inspect
+import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -164,3 +169,77 @@ def test_a_wrong_expected_shape_is_a_mismatch_with_layer_expected_and_traced(tmp
     assert "expected shapes: 5 checked, 4 match, 1 MISMATCH" in out
     assert "mismatch at res: expected N×97×16×16, traced 3×96×16×16" in out
     assert "expected shape(s) of tiny_inception_resnet do not match (first: res)" in " ".join(err.split())
+
+
+# ---------------------------------------------------------------- one renderer per format
+
+
+def _csv(*args: str) -> list[list[str]]:
+    code, out, _ = run("summary", *args, "-f", "csv")
+    assert code == 0, out
+    return list(csv.reader(io.StringIO(out)))
+
+
+def _markdown_rows(*args: str) -> list[list[str]]:
+    code, out, _ = run("summary", *args, "-f", "markdown")
+    assert code == 0, out
+    return [line[2:-2].split(" | ") for line in out.splitlines() if line.startswith("| ")]
+
+
+@pytest.mark.parametrize(("option", "added"), [("--symbolic", ["symbolic_shape", "symbolic_macs"]),
+                                               ("--receptive-field", ["receptive_field", "jump", "start"])])
+def test_summary_csv_with_an_analysis_has_every_plain_column_then_its_own(option: str, added: list[str]) -> None:
+    plain, more = _csv("resnet18"), _csv("resnet18", option)
+    assert plain[0][-2:] == ["expected", "check"]
+    assert more[0] == plain[0] + added  # expected and check included
+    assert [row[:len(plain[0])] for row in more] == plain  # the same values, expectations included
+    assert sum(row[plain[0].index("check")] == "match" for row in more) == 7
+
+
+@pytest.mark.parametrize(("option", "added"), [("--symbolic", []), ("--receptive-field", ["RF", "Jump", "Start"])])
+def test_summary_markdown_with_an_analysis_keeps_the_expected_column(option: str, added: list[str]) -> None:
+    plain, more = _markdown_rows("resnet18"), _markdown_rows("resnet18", option)
+    assert plain[0][-1] == "Expected"
+    assert more[0] == plain[0][:-1] + added + ["Expected"]
+    assert [row[-1] for row in more] == [row[-1] for row in plain]  # ✓ N×64×112×112 ...
+    assert sum(row[-1].startswith("✓ N×") for row in more) == 7
+
+
+def test_summary_table_and_json_with_analyses_keep_the_plain_columns_and_keys() -> None:
+    code, out, _ = run("summary", "resnet18", "--symbolic", "--receptive-field")
+    assert code == 0
+    head = next(line for line in out.splitlines() if "Layer" in line)
+    assert [w.strip() for w in head.strip("┃").split("┃")][-4:] == ["RF", "Jump", "Start", "Expected"]
+    assert "✓ N×64×112×112" in out
+    plain = json.loads(run("summary", "resnet18", "-f", "json")[1])
+    more = json.loads(run("summary", "resnet18", "-f", "json", "--symbolic", "--receptive-field")[1])
+    assert list(more) == [*plain, "symbolic", "receptive_field_convention"]
+    for a, b in zip(plain["layers"], more["layers"], strict=True):
+        assert list(b) == [*a, "symbolic_shape", "symbolic_macs", "receptive_field"]
+        assert {k: b[k] for k in a} == a
+
+
+# Inline shape joins left in files this change did not own (to fold into fmt_shape there).
+ELSEWHERE = {"archscope/spec/expect.py": 2, "archscope/report/check.py": 1, "archscope/builder/inputs.py": 1}
+
+
+def test_shapes_are_written_by_one_function() -> None:
+    from archscope.analysis import symbolic
+    from archscope.report import units
+    from archscope.spec import inputs
+
+    layout = importlib.import_module("archscope.spec.layout")  # the package's `layout` is the function
+
+    joins = {}
+    for path in sorted((ROOT / "archscope").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        found = re.findall(r"""["']×["']\.join""", text)
+        if found:
+            joins[path.relative_to(ROOT).as_posix()] = len(found)
+        if path.parent.name in ("spec", "analysis", "report"):
+            assert not re.search(r"\}×\{", text), f"{path}: a shape written inline; use spec.inputs.fmt_shape"
+    assert joins.pop("archscope/spec/inputs.py") == 1
+    assert '"×".join' in inspect.getsource(inputs.fmt_shape)
+    assert all(joins.get(f, 0) <= n for f, n in ELSEWHERE.items()) and set(joins) <= set(ELSEWHERE), joins
+    assert layout._fmt is inputs.fmt_shape
+    assert not hasattr(units, "shape") and not hasattr(symbolic, "shape_text")

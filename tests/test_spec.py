@@ -230,6 +230,7 @@ def test_a_new_container_type_is_its_wiring_and_every_reading_follows() -> None:
     from archscope.analysis.receptive import by_module
     from archscope.analysis.symbolic import shape_at, symbolic
     from archscope.builder.from_spec import build_spec
+    from archscope.report.analysis import rf_size
 
     block = _SumOfBranches(name="rep", branches=(
         Seq(name="a", layers=(Conv(out=8, kernel=3, padding=1, bias=False), Norm())),
@@ -250,7 +251,7 @@ def test_a_new_container_type_is_its_wiring_and_every_reading_follows() -> None:
     sym = symbolic(model)
     assert shape_at(sym.modules()["rep"].out_shape, 30, 20) == (8, 30, 20)
     assert sym.macs().at(12, 10) == 12 * 10 * 8 * (8 * 9 + 8)
-    assert by_module(model)["rep"].size_text() == "3"  # the union of a 3×3 and two 1×1 fields
+    assert rf_size(by_module(model)["rep"]) == "3"  # the union of a 3×3 and two 1×1 fields
 
 
 def test_a_join_of_unequal_branches_names_the_branches() -> None:

@@ -27,6 +27,9 @@ from a global pool: the output depends on the whole input, but the spatial field
 ``x`` is what varies with position. The field of ``x`` is reported, flagged ``gated``
 (shown as ``*``): "also scaled by a statistic of the whole input".
 Auxiliary heads get their own fields; the model goes on with the head's input.
+
+The fields' text (``7``, ``159×255``, ``global``, ``7*``) is written by
+:mod:`archscope.report.analysis`.
 """
 
 from __future__ import annotations
@@ -77,32 +80,11 @@ class Field:
     def is_global(self) -> bool:
         return self.h is None or self.w is None
 
-    def size_text(self) -> str:
-        if self.h is None or self.w is None:
-            return "global"
-        text = str(self.h.r) if self.h.r == self.w.r else f"{self.h.r}×{self.w.r}"
-        return text + ("*" if self.gated else "")
-
-    def jump_text(self) -> str:
-        if self.h is None or self.w is None:
-            return "—"
-        return str(self.h.j) if self.h.j == self.w.j else f"{self.h.j}×{self.w.j}"
-
-    def start_text(self) -> str:
-        if self.h is None or self.w is None:
-            return "—"
-        hs, ws = _num(self.h.start), _num(self.w.start)
-        return hs if hs == ws else f"{hs}×{ws}"
-
     def as_data(self) -> dict[str, object]:
         if self.h is None or self.w is None:
             return {"global": True, "size": None, "jump": None, "start": None, "gated": self.gated}
         return {"global": False, "size": [self.h.r, self.w.r], "jump": [self.h.j, self.w.j],
                 "start": [_json(self.h.start), _json(self.w.start)], "gated": self.gated}
-
-
-def _num(x: Fraction) -> str:
-    return str(x.numerator) if x.denominator == 1 else f"{float(x):g}"
 
 
 def _json(x: Fraction) -> int | float:

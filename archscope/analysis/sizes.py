@@ -17,6 +17,9 @@ depends on the size).
 
 Auxiliary heads run only in training; the eval-mode bounds leave them out and the
 training-mode bounds are reported separately when they differ (Inception v3).
+
+This module computes; the sentences about the sizes (``archscope sizes``, the clause a
+too-small input's error gets) are written by :mod:`archscope.report.analysis`.
 """
 
 from __future__ import annotations
@@ -40,9 +43,13 @@ class Bound:
 
 @dataclass(frozen=True)
 class Verdict:
+    """Whether an input works; if not, the first constraint it breaks, at which module, and
+    what the input gives there: the features (:class:`Fixed`) or the branches' sizes (:class:`Agree`)."""
+
     ok: bool
-    reason: str = ""
     module: str | None = None
+    broken: Limit | Fixed | Agree | None = None
+    got: tuple[int, ...] = ()
 
 
 @dataclass
@@ -89,16 +96,13 @@ def _verdict(sym: SymbolicModel, h: int, w: int, train: bool) -> Verdict:
             continue
         size = h if lim.axis == "H" else w
         if size < lim.least:
-            return Verdict(False, f"{lim.reason}, which it gets from {lim.axis} ≥ {lim.least}",
-                           names.get(lim.path))
+            return Verdict(False, names.get(lim.path), lim)
     for fx in sym.fixed:
         if (train or not fx.training_only) and fx.term.at(h, w) != fx.value:
-            return Verdict(False, f"it is built for {fx.value:,} input features ({fx.term}), this input "
-                                  f"gives {fx.term.at(h, w):,}", names.get(fx.path))
+            return Verdict(False, names.get(fx.path), fx, (fx.term.at(h, w),))
     for ag in sym.agree:
         if (train or not ag.training_only) and ag.a.at(h, w) != ag.b.at(h, w):
-            return Verdict(False, f"its branches give sizes {ag.a.at(h, w)} and {ag.b.at(h, w)}",
-                           names.get(ag.path))
+            return Verdict(False, names.get(ag.path), ag, (ag.a.at(h, w), ag.b.at(h, w)))
     return Verdict(True)
 
 
@@ -182,33 +186,3 @@ def _examples(report: SizeReport) -> list[tuple[int, int, Verdict]]:
     seen.sort()
     return [(h, w, report.check(h, w)) for h, w in seen]
 
-
-def least_input_text(report: SizeReport) -> str:
-    """``3×75×75`` or, for a model that takes a closed range, ``1×32×32 to 1×35×35``."""
-    c, h, w = report.least
-    text = f"{c}×{h}×{w}"
-    lo, hi = report.square
-    return f"{text} to {c}×{hi}×{hi}" if hi is not None and hi > lo else text
-
-
-def accepted_text(report: SizeReport) -> str:
-    """``every input from 3×75×75 up`` / ``only square inputs from 1×32×32 to 1×35×35``."""
-    lo, hi = report.square
-    if hi is None:
-        return f"every input from {least_input_text(report)} up" if report.unbounded else \
-            f"some inputs from {least_input_text(report)} up"
-    if hi < lo:
-        return "no input size"
-    return f"only square inputs from {least_input_text(report)}" if hi > lo else \
-        f"only the input {least_input_text(report)}"
-
-
-def why_not(report: SizeReport, h: int, w: int) -> str | None:
-    """One clause for an error message about an input of H×W the model does not take."""
-    verdict = report.check(h, w)
-    if verdict.ok:
-        return None
-    mode = " in training mode" if report.train else ""
-    if report.square[1] is not None:
-        return f"it takes {accepted_text(report)}{mode} ({verdict.module}: {verdict.reason})"
-    return f"the smallest input it takes{mode} is {least_input_text(report)}"

@@ -159,10 +159,6 @@ class Poly:
 Shape = tuple[Term, ...]  # without the batch dimension
 
 
-def shape_text(shape: Shape, batch: str = "N") -> str:
-    return "×".join([batch, *(str(d) for d in shape)])
-
-
 def shape_at(shape: Shape, h: int, w: int) -> tuple[int, ...]:
     return tuple(d.at(h, w) for d in shape)
 

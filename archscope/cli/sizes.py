@@ -59,10 +59,11 @@ def spec_of(model: str, what: str) -> Model:
 def with_least_input(exc: ShapeError, model: str, input_size: list[str] | None, train: bool) -> ShapeError:
     """``exc`` with the smallest input the model takes appended, when the input is too small
     (or outside the sizes a fixed classifier takes); ``exc`` itself otherwise."""
-    from archscope.analysis.sizes import analyse_sizes, why_not
+    from archscope.analysis.sizes import analyse_sizes
     from archscope.api import inputs_for
     from archscope.builder.load import resolve
     from archscope.errors import ArchscopeError, ShapeError
+    from archscope.report.analysis import why_not
 
     try:
         target = resolve(model)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,29 +17,22 @@ from archscope.cli.options import (
     OutputOption,
     fed,
 )
+from archscope.report import FORMATS
+from archscope.spec.inputs import FLOAT_DTYPES
+from archscope.tracer.conventions import CONVENTIONS
 
 FLOPS_HELP = ("Show FLOPs instead of MACs. FLOPs = 2 × MACs: one multiply-accumulate is two floating-point "
               "operations (torchvision's 'GFLOPS' and fvcore's 'flops' are MACs).")
 
 
-class Convention(str, Enum):
-    torchvision = "torchvision"
-    fvcore = "fvcore"
-    full = "full"
-
-
-class Dtype(str, Enum):
-    float32 = "float32"
-    float16 = "float16"
-    bfloat16 = "bfloat16"
-    float64 = "float64"
-
-
-class Format(str, Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-    markdown = "markdown"
+if TYPE_CHECKING:  # the members are the registries' keys, which mypy cannot see
+    Convention = Any
+    Dtype = Any
+    Format = Any
+else:  # the choices, in the registries' order
+    Convention = Enum("Convention", {k: k for k in CONVENTIONS}, type=str)  # archscope.tracer.conventions
+    Dtype = Enum("Dtype", {k: k for k in FLOAT_DTYPES}, type=str)  # the parameters' float types
+    Format = Enum("Format", {k: k for k in FORMATS}, type=str)  # archscope.report's renderers
 
 
 def summary(
@@ -90,6 +83,7 @@ def summary(
     from archscope.errors import ArchscopeError, ShapeError
     from archscope.fileio import check_writable
     from archscope.report import FORMATS
+    from archscope.report.columns import NONE
 
     if output:
         check_writable(output, reads=model_files(model, inputs_from))
@@ -102,18 +96,17 @@ def summary(
         raise with_least_input(exc, model, input, train) from exc
     if depth is None and fmt in (Format.table, Format.markdown):
         depth = 3
+    extra = NONE
     if symbolic or receptive_field:
         from archscope.analysis.receptive import by_module
         from archscope.analysis.symbolic import symbolic as symbolic_model
         from archscope.cli.sizes import spec_of
-        from archscope.report.analysis import Extras, render_summary
+        from archscope.report.analysis import analysis_additions
 
         spec = spec_of(model, "--symbolic" if symbolic else "--receptive-field")
-        extras = Extras(symbolic_model(spec) if symbolic else None,
-                        by_module(spec, train) if receptive_field else None, train)
-        emit(render_summary(fmt.value, result, extras, depth=depth, flops=flops, by_type=by_type), output)
-    else:
-        emit(FORMATS[fmt.value](result, depth=depth, flops=flops, by_type=by_type), output)
+        extra = analysis_additions(result, symbolic_model(spec) if symbolic else None,
+                                   by_module(spec, train) if receptive_field else None, train)
+    emit(FORMATS[fmt.value](result, depth=depth, flops=flops, by_type=by_type, extra=extra), output)
     if result.mismatches:
         raise ArchscopeError(f"{len(result.mismatches)} expected shape(s) of {result.model} do not match "
                              f"(first: {result.mismatches[0][0]})")

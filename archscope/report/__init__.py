@@ -1,6 +1,8 @@
 """Pure functions from a trace to text: rich table, JSON, CSV, Markdown.
 
 ``FORMATS`` maps each ``--format`` name to its renderer; registering a name twice raises.
+A renderer is the only one of its format: what an analysis adds (``summary --symbolic``,
+``--receptive-field``) it takes as ``extra`` (:mod:`archscope.report.columns`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """Rendering the analyses: symbolic shapes and receptive fields in the summary, and sizes.
 
-The summary renderers here are the ones of :mod:`archscope.report.table` and
-:mod:`archscope.report.machine` with the output shape written as a formula of N, H, W
-(``--symbolic``) and/or three more columns, receptive field, jump and start
+A summary with ``--symbolic`` and/or ``--receptive-field`` is rendered by the summary's
+own renderers (one per format: :mod:`archscope.report.table`,
+:mod:`archscope.report.machine`) with :func:`analysis_additions` as their ``extra``: the
+output shape written as a formula of N, H, W (``--symbolic``; CSV adds ``symbolic_shape``
+and ``symbolic_macs`` columns) and/or three more columns, receptive field, jump and start
 (``--receptive-field``). JSON keeps schema ``archscope.summary/2`` and adds keys:
 per layer ``symbolic_shape``, ``symbolic_macs`` (the layer's ``macs_total`` as a formula)
 and ``receptive_field`` (``{"global", "size": [h, w], "jump": [h, w], "start": [h, w],
@@ -11,30 +13,24 @@ and ``receptive_field`` (``{"global", "size": [h, w], "jump": [h, w], "start": [
 "c", "m"}]}`` meaning coef × Π ⌊(axis + c)/m⌋, times N) and ``receptive_field_convention``.
 
 ``archscope sizes`` is rendered by :func:`render_sizes` (text) and :func:`sizes_json`
-(schema ``archscope.sizes/1``).
+(schema ``archscope.sizes/1``); :func:`why_not` is the clause a too-small input's error
+gets. The analyses (:mod:`archscope.analysis`) compute; the wording is all here.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
-
-from rich.console import RenderableType
 
 from archscope import __version__
 from archscope.analysis.receptive import Field
-from archscope.analysis.sizes import SizeReport, accepted_text, least_input_text
-from archscope.analysis.symbolic import Poly, SymbolicModel, shape_text
+from archscope.analysis.sizes import SizeReport, Verdict
+from archscope.analysis.symbolic import Agree, Fixed, Limit, Poly, SymbolicModel
 from archscope.report import units
-from archscope.report.footer import footer_lines
-from archscope.report.machine import to_json_data
-from archscope.report.rows import ROOT_LABEL, shown_macs, shown_params, visible
-from archscope.report.table import render_table
-from archscope.spec.inputs import DTYPE_BYTES
+from archscope.report.columns import Additions, Column
+from archscope.spec.inputs import DTYPE_BYTES, fmt_shape
 from archscope.tracer.records import LayerRecord, Trace
 
 RF_CONVENTION = ("receptive field size r, jump j (effective stride) and start (centre of the first output "
@@ -44,135 +40,142 @@ RF_CONVENTION = ("receptive field size r, jump j (effective stride) and start (c
                  "linear layers: global; * = also scaled by a global statistic (squeeze-excitation)")
 
 
-@dataclass
-class Extras:
-    """What the analyses add to a summary: symbolic shapes and MACs, receptive fields."""
+def analysis_additions(trace: Trace, symbolic: SymbolicModel | None = None, fields: dict[str, Field] | None = None,
+                       train: bool = False) -> Additions:
+    """What ``--symbolic`` (``symbolic``) and ``--receptive-field`` (``fields``, by module)
+    add to the summary of ``trace``, for any format's renderer."""
+    columns: list[Column] = []
+    lines: list[str] = []
+    data: dict[str, Any] = {}
+    formulas = _Formulas(symbolic, train) if symbolic is not None else None
+    if formulas is not None:
+        columns += [Column("symbolic_shape", formulas.shape, data=formulas.shape),
+                    Column("symbolic_macs", lambda r: formulas.macs(r) or "", data=formulas.macs)]
+        lines += formulas.lines(trace)
+        data["symbolic"] = formulas.data(trace)
+    if fields is not None:
+        def cell(text: Callable[[Field], str]) -> Callable[[LayerRecord], str]:
+            return lambda r: text(f) if (f := fields.get(r.name)) else "?"
 
-    symbolic: SymbolicModel | None = None
-    fields: dict[str, Field] | None = None
-    train: bool = False
+        columns += [Column("receptive_field", cell(rf_size), "RF",
+                           data=lambda r: f.as_data() if (f := fields.get(r.name)) else None),
+                    Column("jump", cell(rf_jump), "Jump"), Column("start", cell(rf_start), "Start")]
+        lines.append(f"Receptive field: {RF_CONVENTION}")
+        data["receptive_field_convention"] = RF_CONVENTION
+    return Additions(columns, formulas.shape if formulas else None, lines, data)
 
-    def __post_init__(self) -> None:
-        sym = self.symbolic
-        self.shapes = {n: shape_text(s.out_shape) for n, s in sym.modules(self.train).items()} if sym else {}
+
+class _Formulas:
+    """Each layer's symbolic output shape and MACs, and the model's formulas."""
+
+    def __init__(self, symbolic: SymbolicModel, train: bool) -> None:
+        self.symbolic, self.train = symbolic, train
+        self.shapes = {n: fmt_shape(s.out_shape) for n, s in symbolic.modules(train).items()}
         self._macs: dict[str, Poly] | None = None
-
-    @property
-    def macs(self) -> dict[str, Poly]:
-        if self._macs is None:
-            self._macs = self.symbolic.subtree_macs(self.train) if self.symbolic else {}
-        return self._macs
 
     def shape(self, rec: LayerRecord) -> str:
         """The symbolic output shape (the traced one when the spec has no such module)."""
         return self.shapes.get(rec.name) or units.shapes(rec.output_shapes)
 
-    def rf_cells(self, rec: LayerRecord) -> list[str]:
-        f = (self.fields or {}).get(rec.name)
-        return [f.size_text(), f.jump_text(), f.start_text()] if f else ["?", "?", "?"]
+    def macs(self, rec: LayerRecord) -> str | None:
+        """The layer's ``macs_total`` as a formula (computed when first asked)."""
+        if self._macs is None:
+            self._macs = self.symbolic.subtree_macs(self.train)
+        poly = self._macs.get(rec.name)
+        return poly.text() if poly is not None else None
 
     def lines(self, trace: Trace) -> list[str]:
-        out: list[str] = []
-        sym = self.symbolic
-        if sym is not None:
-            nbytes = DTYPE_BYTES.get(trace.dtype, 4)
-            h, w = trace.input[1:] if len(trace.input) == 3 else (0, 0)
-            out += [f"Symbolic input: {shape_text(sym.input)} (numbers above: N={trace.batch}, H={h}, W={w})",
-                    f"Symbolic output: {shape_text(sym.output)}",
-                    f"Symbolic MACs: {sym.macs(self.train).text()}",
-                    f"Symbolic forward activations ({trace.dtype}): "
-                    f"{sym.activations(self.train).text(f'{nbytes}·N')} bytes"]
-        if self.fields is not None:
-            out.append(f"Receptive field: {RF_CONVENTION}")
-        return out
+        sym, nbytes = self.symbolic, DTYPE_BYTES.get(trace.dtype, 4)
+        h, w = trace.input[1:] if len(trace.input) == 3 else (0, 0)
+        return [f"Symbolic input: {fmt_shape(sym.input)} (numbers above: N={trace.batch}, H={h}, W={w})",
+                f"Symbolic output: {fmt_shape(sym.output)}",
+                f"Symbolic MACs: {sym.macs(self.train).text()}",
+                f"Symbolic forward activations ({trace.dtype}): "
+                f"{sym.activations(self.train).text(f'{nbytes}·N')} bytes"]
+
+    def data(self, trace: Trace) -> dict[str, Any]:
+        sym, nbytes = self.symbolic, DTYPE_BYTES.get(trace.dtype, 4)
+        macs, act = sym.macs(self.train), sym.activations(self.train)
+        return {"input": fmt_shape(sym.input), "output": fmt_shape(sym.output),
+                "macs": macs.text(), "macs_terms": macs.as_data(),
+                "activation_bytes": f"{act.text(f'{nbytes}·N')}",
+                "activation_terms": act.as_data(), "bytes_per_element": nbytes}
 
 
-def render_summary(fmt: str, trace: Trace, extras: Extras, depth: int | None = 3, flops: bool = False,
-                   by_type: bool = False) -> Any:
-    """The summary in ``fmt`` (table, json, csv, markdown) with the analyses' columns."""
-    renderers: dict[str, Callable[..., Any]] = {"table": _table, "json": _json, "csv": _csv,
-                                                 "markdown": _markdown}
-    return renderers[fmt](trace, extras, depth=depth, flops=flops, by_type=by_type)
+# ---------------------------------------------------------------- receptive fields
 
 
-def _table(trace: Trace, extras: Extras, depth: int | None = 3, flops: bool = False,
-           by_type: bool = False) -> RenderableType:
-    rf = extras.fields is not None
-    return render_table(trace, depth, flops, by_type, shape=extras.shape if extras.symbolic else None,
-                        columns=("RF", "Jump", "Start") if rf else (), cells=extras.rf_cells if rf else None,
-                        lines=extras.lines(trace))
+def rf_size(f: Field) -> str:
+    """``7``, ``159×255`` (H×W, when they differ), ``global``; ``7*`` when gated."""
+    if f.h is None or f.w is None:
+        return "global"
+    return _per_axis(f.h.r, f.w.r) + ("*" if f.gated else "")
 
 
-def summary_json_data(trace: Trace, extras: Extras, depth: int | None = None) -> dict[str, Any]:
-    data = to_json_data(trace, depth)
-    records = {r.name: r for r in trace.layers}
-    for layer in data["layers"]:
-        rec = records[layer["name"]]
-        if extras.symbolic is not None:
-            layer["symbolic_shape"] = extras.shape(rec)
-            poly = extras.macs.get(rec.name)
-            layer["symbolic_macs"] = poly.text() if poly is not None else None
-        if extras.fields is not None:
-            f = extras.fields.get(rec.name)
-            layer["receptive_field"] = f.as_data() if f else None
-    sym = extras.symbolic
-    if sym is not None:
-        nbytes = DTYPE_BYTES.get(trace.dtype, 4)
-        macs, act = sym.macs(extras.train), sym.activations(extras.train)
-        data["symbolic"] = {"input": shape_text(sym.input), "output": shape_text(sym.output),
-                            "macs": macs.text(), "macs_terms": macs.as_data(),
-                            "activation_bytes": f"{act.text(f'{nbytes}·N')}",
-                            "activation_terms": act.as_data(), "bytes_per_element": nbytes}
-    if extras.fields is not None:
-        data["receptive_field_convention"] = RF_CONVENTION
-    return data
+def rf_jump(f: Field) -> str:
+    """``16`` (or H×W); ``—`` for a global field."""
+    return "—" if f.h is None or f.w is None else _per_axis(f.h.j, f.w.j)
 
 
-def _json(trace: Trace, extras: Extras, depth: int | None = None, **_: Any) -> str:
-    return json.dumps(summary_json_data(trace, extras, depth), indent=2, ensure_ascii=False) + "\n"
+def rf_start(f: Field) -> str:
+    """``15.5`` (or H×W); ``—`` for a global field."""
+    if f.h is None or f.w is None:
+        return "—"
+    return _per_axis(_num(f.h.start), _num(f.w.start))
 
 
-def _csv(trace: Trace, extras: Extras, depth: int | None = None, **_: Any) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    head = ["name", "type", "depth", "call", "output_shape", "params", "params_total", "macs", "macs_total",
-            "output_bytes"]
-    head += ["symbolic_shape", "symbolic_macs"] if extras.symbolic else []
-    head += ["receptive_field", "jump", "start"] if extras.fields is not None else []
-    writer.writerow(head)
-    for r in (trace.layers if depth is None else visible(trace, depth)):
-        row: list[object] = [r.name, r.type, r.depth, r.call, units.shapes(r.output_shapes), r.params,
-                             r.params_total, r.macs, r.macs_total, r.output_bytes]
-        if extras.symbolic:
-            poly = extras.macs.get(r.name)
-            row += [extras.shape(r), poly.text() if poly is not None else ""]
-        if extras.fields is not None:
-            row += extras.rf_cells(r)
-        writer.writerow(row)
-    return buf.getvalue()
+def _per_axis(h: object, w: object) -> str:
+    return str(h) if h == w else fmt_shape((h, w), None)
 
 
-def _markdown(trace: Trace, extras: Extras, depth: int | None = 3, flops: bool = False, **_: Any) -> str:
-    head = ["Layer", "Type", "Output shape", "Params", "FLOPs" if flops else "MACs"]
-    align = ["---", "---", "---:", "---:", "---:"]
-    if extras.fields is not None:
-        head += ["RF", "Jump", "Start"]
-        align += ["---:"] * 3
-    lines = [f"### {trace.model}", "", "| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
-    for r in visible(trace, depth):
-        name = "&nbsp;&nbsp;" * (r.depth - 1) + f"`{r.name}`" if r.depth else ROOT_LABEL
-        params = shown_params(r, depth)
-        shape = extras.shape(r) if extras.symbolic else units.shapes(r.output_shapes)
-        cells = [name, r.type, shape, units.count(params) if params else "—", units.cost(shown_macs(r, depth), flops)]
-        if extras.fields is not None:
-            cells += extras.rf_cells(r)
-        lines.append("| " + " | ".join(cells) + " |")
-    lines.append("")
-    lines += [f"- {line}" for line in footer_lines(trace, flops) + extras.lines(trace)]
-    return "\n".join(lines) + "\n"
+def _num(x: Fraction) -> str:
+    return str(x.numerator) if x.denominator == 1 else f"{float(x):g}"
 
 
 # ---------------------------------------------------------------- sizes
+
+
+def least_input_text(report: SizeReport) -> str:
+    """``3×75×75`` or, for a model that takes a closed range, ``1×32×32 to 1×35×35``."""
+    c, _, _ = report.least
+    text = fmt_shape(report.least, None)
+    lo, hi = report.square
+    return f"{text} to {fmt_shape((c, hi, hi), None)}" if hi is not None and hi > lo else text
+
+
+def accepted_text(report: SizeReport) -> str:
+    """``every input from 3×75×75 up`` / ``only square inputs from 1×32×32 to 1×35×35``."""
+    lo, hi = report.square
+    if hi is None:
+        return f"every input from {least_input_text(report)} up" if report.unbounded else \
+            f"some inputs from {least_input_text(report)} up"
+    if hi < lo:
+        return "no input size"
+    return f"only square inputs from {least_input_text(report)}" if hi > lo else \
+        f"only the input {least_input_text(report)}"
+
+
+def verdict_reason(verdict: Verdict) -> str:
+    """Why an input fails at the verdict's module (empty when it works)."""
+    broken, got = verdict.broken, verdict.got
+    if isinstance(broken, Limit):
+        return f"{broken.reason}, which it gets from {broken.axis} ≥ {broken.least}"
+    if isinstance(broken, Fixed):
+        return f"it is built for {broken.value:,} input features ({broken.term}), this input gives {got[0]:,}"
+    if isinstance(broken, Agree):
+        return f"its branches give sizes {got[0]} and {got[1]}"
+    return ""
+
+
+def why_not(report: SizeReport, h: int, w: int) -> str | None:
+    """One clause for an error message about an input of H×W the model does not take."""
+    verdict = report.check(h, w)
+    if verdict.ok:
+        return None
+    mode = " in training mode" if report.train else ""
+    if report.square[1] is not None:
+        return f"it takes {accepted_text(report)}{mode} ({verdict.module}: {verdict_reason(verdict)})"
+    return f"the smallest input it takes{mode} is {least_input_text(report)}"
 
 
 def _bound_text(report: SizeReport, axis: str) -> str:
@@ -184,9 +187,8 @@ def _bound_text(report: SizeReport, axis: str) -> str:
 
 def sizes_lines(report: SizeReport) -> list[str]:
     """The text of ``archscope sizes MODEL``."""
-    c, h, w = report.least
-    lines = [f"{report.model}: smallest input {c}×{h}×{w} (reference {c}×{report.reference[0]}×"
-             f"{report.reference[1]})",
+    lines = [f"{report.model}: smallest input {fmt_shape(report.least, None)} "
+             f"(reference {fmt_shape((report.channels, *report.reference), None)})",
              f"  windows: {_bound_text(report, 'H')}", f"  windows: {_bound_text(report, 'W')}"]
     for fx, module in report.fixed:
         lines.append(f"  features: {module} is built for {fx.value:,} input features, which it gets "
@@ -202,9 +204,9 @@ def sizes_lines(report: SizeReport) -> list[str]:
                      f"{_bound_text(t, 'H').split(': ', 1)[1]}")
     lines.append("Examples:")
     for eh, ew, verdict in report.examples:
-        size = f"{report.channels}×{eh}×{ew}"
+        size = fmt_shape((report.channels, eh, ew), None)
         lines.append(f"  {size:>14}  ok" if verdict.ok else f"  {size:>14}  fails at {verdict.module}: "
-                                                              f"{verdict.reason}")
+                                                              f"{verdict_reason(verdict)}")
     return lines
 
 
@@ -228,7 +230,7 @@ def sizes_json_data(report: SizeReport) -> dict[str, Any]:
                             "channels": report.channels, "reference": list(report.reference), **body(report)}
     data["training"] = body(report.training) if report.training is not None else None
     data["examples"] = [{"input": [report.channels, h, w], "ok": v.ok, "layer": v.module,
-                         "reason": v.reason or None} for h, w, v in report.examples]
+                         "reason": verdict_reason(v) or None} for h, w, v in report.examples]
     return data
 
 

@@ -28,6 +28,7 @@ from rich.text import Text
 from archscope import __version__
 from archscope.analysis.diff import Change, Diff, Layer, Row, Side
 from archscope.report import units
+from archscope.spec.inputs import fmt_shape
 from archscope.spec.inputs import to_json as inputs_json
 
 SCHEMA = "archscope.diff/1"
@@ -49,7 +50,7 @@ def _value(v: Any) -> str:
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, (tuple, list)):
-        return str(v[0]) if len(set(v)) == 1 else "×".join(str(d) for d in v)
+        return str(v[0]) if len(set(v)) == 1 else fmt_shape(v, None)
     return str(v)
 
 

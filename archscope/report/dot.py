@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 
 import graphviz
 
-from archscope.report.units import shape as fmt_shape
 from archscope.report.units import short
 from archscope.spec.expect import Check
+from archscope.spec.inputs import fmt_shape
 from archscope.tracer.flow import JOINS, FlowEdge, FlowGraph, FlowModule, FlowNode, module_depth
 
 # Fill colour and legend text per category, in legend order.
@@ -286,7 +286,7 @@ def build_view(graph: FlowGraph, depth: int | None = None, folding: Folding | No
         if folding.folded_away(e):
             continue
         src, dst = visible[e.src], visible[e.dst]
-        edge = (src, dst, fmt_shape(e.shape, batch_symbol=True))
+        edge = (src, dst, fmt_shape(e.shape[1:], "N" if e.shape else None))  # the batch written N
         if src == dst or ((src, dst) != (e.src, e.dst) and edge in seen):
             continue
         seen.add(edge)
@@ -347,16 +347,17 @@ def _checked(attrs: dict[str, str], lines: list[str], check: Check | None) -> di
 
 
 def _mismatch(check: Check) -> str:
-    return f"expected {check.expect}, got {fmt_shape(check.actual, batch_symbol=True)}"
+    got = check.actual
+    return f"expected {check.expect}, got {fmt_shape(got[1:], 'N' if got else None)}"
 
 
 def _format_attrs(attrs: dict[str, object]) -> str:
     parts = []
     for key, value in attrs.items():
         dims = tuple(value) if isinstance(value, (tuple, list)) else (value,)  # a pool's kernel may be a list
-        text = "×".join(str(d) for d in dims)
+        text = fmt_shape(dims, None)
         if key == "kernel":
-            parts.append(text if len(dims) > 1 else f"{text}×{text}")
+            parts.append(text if len(dims) > 1 else fmt_shape(dims * 2, None))
         elif key == "p":
             parts.append(f"p={value}")
         elif key == "output":
@@ -390,7 +391,8 @@ def render_dot(graph: FlowGraph, *, depth: int | None = None, fold_blocks: bool 
 
 def _title(graph: FlowGraph) -> list[str]:
     fed = graph.inputs.leaves()
-    shown = (f"input {fmt_shape(fed[0].full_shape(graph.batch), batch_symbol=True)}" if len(fed) == 1
+    first = fed[0].full_shape(graph.batch) if fed else ()
+    shown = (f"input {fmt_shape(first[1:], 'N' if first else None)}" if len(fed) == 1
              else f"{len(fed)} inputs" if fed else "no input")
     lines = [f"{graph.model} · {shown} · {short(graph.params)} params · {short(graph.macs)} MACs"]
     if graph.not_run:

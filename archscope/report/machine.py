@@ -30,6 +30,10 @@ dimension)}``, a list of TREEs (a JSON array), a tuple ``{"tuple": [...]}`` or a
 ``{"dict": {...}}`` (:func:`archscope.spec.inputs.to_json`). ``input_source`` says where
 the inputs came from (``--input``, ``the reference input``, ``the model's example_inputs``...).
 ``dtype`` is the parameters' type. Version 1 had ``"input": [C, H, W]`` instead.
+
+Each renderer takes ``extra`` (:class:`archscope.report.columns.Additions`): the columns,
+keys and lines an analysis adds (``summary --symbolic``, ``--receptive-field``: see
+:mod:`archscope.report.analysis`), after the standard ones.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from typing import Any
 
 from archscope import __version__
 from archscope.report import units
+from archscope.report.columns import NONE, Additions
 from archscope.report.footer import footer_lines
 from archscope.report.rows import ROOT_LABEL, shown_macs, shown_params, visible
 from archscope.spec.inputs import to_json as inputs_json
@@ -49,10 +54,10 @@ from archscope.tracer.records import LayerRecord, Trace
 SCHEMA = "archscope.summary/2"
 
 
-def to_json_data(trace: Trace, depth: int | None = None, **_: Any) -> dict[str, Any]:
+def to_json_data(trace: Trace, depth: int | None = None, extra: Additions = NONE, **_: Any) -> dict[str, Any]:
     t = trace.totals
     checks = trace.checks
-    return {
+    data = {
         "schema": SCHEMA, "archscope": __version__, "model": trace.model,
         "inputs": inputs_json(trace.inputs, trace.batch), "input_source": trace.inputs.source,
         "batch": trace.batch, "device": trace.device,
@@ -69,12 +74,14 @@ def to_json_data(trace: Trace, depth: int | None = None, **_: Any) -> dict[str, 
         "not_run": [{"name": n, "params": p} for n, p in trace.not_run],
         "unchecked": trace.unchecked,
         "notes": sorted(set(trace.notes), key=trace.notes.index),
-        "layers": [_layer(r) for r in (trace.layers if depth is None else visible(trace, depth))],
+        "layers": [_layer(r, extra) for r in (trace.layers if depth is None else visible(trace, depth))],
     }
+    data.update(extra.data)
+    return data
 
 
-def _layer(r: LayerRecord) -> dict[str, Any]:
-    return {
+def _layer(r: LayerRecord, extra: Additions) -> dict[str, Any]:
+    layer = {
         "name": r.name, "type": r.type, "depth": r.depth, "call": r.call,
         "input_shapes": [list(s) for s in r.input_shapes],
         "output_shape": list(r.output_shape) if r.output_shape is not None else None,
@@ -85,38 +92,46 @@ def _layer(r: LayerRecord) -> dict[str, Any]:
         "expected": str(r.check.expect) if r.check else None,
         "check": r.check.status if r.check else None,
     }
+    layer.update({c.key: c.data(r) for c in extra.columns if c.data is not None})
+    return layer
 
 
-def render_json(trace: Trace, depth: int | None = None, **_: Any) -> str:
-    return json.dumps(to_json_data(trace, depth), indent=2, ensure_ascii=False) + "\n"
+def render_json(trace: Trace, depth: int | None = None, extra: Additions = NONE, **_: Any) -> str:
+    return json.dumps(to_json_data(trace, depth, extra), indent=2, ensure_ascii=False) + "\n"
 
 
-def render_csv(trace: Trace, depth: int | None = None, **_: Any) -> str:
+def render_csv(trace: Trace, depth: int | None = None, extra: Additions = NONE, **_: Any) -> str:
+    """Every layer (down to ``depth``), the standard columns first, then ``extra``'s."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["name", "type", "depth", "call", "output_shape", "params", "params_total", "macs",
-                     "macs_total", "output_bytes", "expected", "check"])
+                     "macs_total", "output_bytes", "expected", "check", *(c.key for c in extra.columns)])
     for r in (trace.layers if depth is None else visible(trace, depth)):
         writer.writerow([r.name, r.type, r.depth, r.call, units.shapes(r.output_shapes), r.params,
                          r.params_total, r.macs, r.macs_total, r.output_bytes,
-                         str(r.check.expect) if r.check else "", r.check.status if r.check else ""])
+                         str(r.check.expect) if r.check else "", r.check.status if r.check else "",
+                         *(c.cell(r) for c in extra.columns)])
     return buf.getvalue()
 
 
-def render_markdown(trace: Trace, depth: int | None = 3, flops: bool = False, **_: Any) -> str:
+def render_markdown(trace: Trace, depth: int | None = 3, flops: bool = False, extra: Additions = NONE,
+                    **_: Any) -> str:
+    """A Markdown table: ``extra``'s columns (with a head) after MACs and before Expected."""
     has_checks = bool(trace.checks)
-    head = ["Layer", "Type", "Output shape", "Params", "FLOPs" if flops else "MACs"]
+    columns = extra.shown
+    head = ["Layer", "Type", "Output shape", "Params", "FLOPs" if flops else "MACs", *(c.head for c in columns)]
     head += ["Expected"] if has_checks else []
-    lines = [f"### {trace.model}", "", "| " + " | ".join(head) + " |",
-             "|" + "|".join(["---", "---", "---:", "---:", "---:"] + (["---"] if has_checks else [])) + "|"]
+    align = ["---", "---", "---:", "---:", "---:"] + ["---:"] * len(columns) + (["---"] if has_checks else [])
+    lines = [f"### {trace.model}", "", "| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
     for r in visible(trace, depth):
         name = "&nbsp;&nbsp;" * (r.depth - 1) + f"`{r.name}`" if r.depth else ROOT_LABEL
         params = shown_params(r, depth)
-        cells = [name, r.type, units.shapes(r.output_shapes), units.count(params) if params else "—",
-                 units.cost(shown_macs(r, depth), flops)]
+        shape = extra.shape(r) if extra.shape else units.shapes(r.output_shapes)
+        cells = [name, r.type, shape, units.count(params) if params else "—", units.cost(shown_macs(r, depth), flops),
+                 *(c.cell(r) for c in columns)]
         if has_checks:
             cells.append(f"{'✓' if r.check.ok else '✗'} {r.check.expect}" if r.check else "")
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines += [f"- {line}" for line in footer_lines(trace, flops)]
+    lines += [f"- {line}" for line in [*footer_lines(trace, flops), *extra.lines]]
     return "\n".join(lines) + "\n"

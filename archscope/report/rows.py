@@ -9,6 +9,7 @@ counted operators outside any submodule.
 
 from __future__ import annotations
 
+from archscope.spec.inputs import fmt_shape
 from archscope.tracer.records import LayerRecord, Trace
 
 ROOT_LABEL = "(model's own forward)"
@@ -46,7 +47,7 @@ def check_summary(trace: Trace) -> str | None:
         line += f", {bad} MISMATCH"
     if channels_only:
         line += (f" ({channels_only} on batch and channels only: spatial sizes are documented "
-                 f"for the reference input {'×'.join(map(str, trace.reference_input or ()))})")
+                 f"for the reference input {fmt_shape(trace.reference_input or (), None)})")
     if trace.unchecked:
         line += (f"; {len(trace.unchecked)} not checked: their layers did not run "
                  f"({'an auxiliary head runs only with --train' if trace.mode == 'eval' else 'not called'})")

@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from archscope.report import units
+from archscope.report.columns import NONE, Additions
 from archscope.report.footer import footer_lines
 from archscope.report.rows import ROOT_LABEL, shown_macs, shown_params, visible
 from archscope.spec.expect import Check
-from archscope.tracer.records import LayerRecord, Trace
+from archscope.tracer.records import Trace
 
 _MARK = {"match": ("✓", "green"), "channels match": ("~", "yellow"), "mismatch": ("✗", "bold red")}
 
 
 def render_table(trace: Trace, depth: int | None = 3, flops: bool = False, by_type: bool = False, *,
-                 shape: Callable[[LayerRecord], str] | None = None, columns: Sequence[str] = (),
-                 cells: Callable[[LayerRecord], list[str]] | None = None,
-                 lines: Sequence[str] = ()) -> RenderableType:
-    """The summary table; ``shape`` replaces the output-shape text, ``columns`` and ``cells``
-    add columns (before Expected), ``lines`` go under the footer (see report/analysis.py)."""
+                 extra: Additions = NONE) -> RenderableType:
+    """The summary table, with ``extra``'s columns (before Expected), output-shape text and
+    footer lines (:mod:`archscope.report.columns`); the root row, if shown, has no shape
+    and no added cells."""
     has_checks = bool(trace.checks)
+    columns = extra.shown
     table = Table(title=f"{trace.model}", title_justify="left")
     table.add_column("Layer")
     table.add_column("Type", style="cyan")
@@ -31,8 +30,8 @@ def render_table(trace: Trace, depth: int | None = 3, flops: bool = False, by_ty
     table.add_column("Params", justify="right")
     table.add_column("FLOPs" if flops else "MACs", justify="right")
     table.add_column("Output mem", justify="right")
-    for head in columns:
-        table.add_column(head, justify="right")
+    for column in columns:
+        table.add_column(column.head, justify="right")
     if has_checks:
         table.add_column("Expected")
     for rec in visible(trace, depth):
@@ -40,20 +39,19 @@ def render_table(trace: Trace, depth: int | None = 3, flops: bool = False, by_ty
         if rec.call > 1:
             label += f" (call {rec.call})"
         params = shown_params(rec, depth)
-        shown = (shape(rec) if shape else units.shapes(rec.output_shapes)) if rec.depth else ""
+        shown = (extra.shape(rec) if extra.shape else units.shapes(rec.output_shapes)) if rec.depth else ""
         row: list[Text | str] = [
             label, rec.type if rec.depth else "", shown,
             "(shared)" if rec.call > 1 else units.count(params) if params else "—",
             units.cost(shown_macs(rec, depth), flops), units.nbytes(rec.output_bytes) if rec.depth else ""]
-        if columns:
-            row += cells(rec) if cells and rec.depth else [""] * len(columns)
+        row += [c.cell(rec) if rec.depth else "" for c in columns]
         if has_checks:
             row.append(_expected(rec.check))
         table.add_row(*row, style="red" if rec.check and not rec.check.ok else None)
     parts: list[RenderableType] = [table]
     if by_type:
         parts.append(render_by_type(trace, flops))
-    parts.append(Text("\n".join([*footer_lines(trace, flops), *lines])))
+    parts.append(Text("\n".join([*footer_lines(trace, flops), *extra.lines])))
     return Group(*parts)
 
 

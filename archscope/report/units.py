@@ -1,8 +1,11 @@
-"""Units, in one place: counts (K/M/G), bytes (KiB/MiB/GiB), shapes."""
+"""Units, in one place: counts (K/M/G), bytes (KiB/MiB/GiB), lists of shapes (one shape:
+:func:`archscope.spec.inputs.fmt_shape`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+from archscope.spec.inputs import fmt_shape
 
 
 def count(n: int | float) -> str:
@@ -35,13 +38,6 @@ def nbytes(n: int) -> str:
     raise AssertionError("unreachable")
 
 
-def shape(dims: Sequence[int], batch_symbol: bool = False) -> str:
-    """``1×64×112×112``; with ``batch_symbol`` the first dimension is written ``N``."""
-    parts = [str(d) for d in dims]
-    if batch_symbol and parts:
-        parts[0] = "N"
-    return "×".join(parts)
-
-
 def shapes(all_dims: Sequence[Sequence[int]]) -> str:
-    return ", ".join(shape(d) for d in all_dims) if all_dims else "—"
+    """``1×64×112×112``, or ``1×10, 1×10`` for several outputs; ``—`` for none."""
+    return ", ".join(fmt_shape(d, None) for d in all_dims) if all_dims else "—"

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from rich.table import Table
 
 from archscope.report import units
+from archscope.spec.inputs import fmt_shape
 from archscope.spec.layout import layout
 from archscope.zoo.registry import ZooEntry
 
@@ -22,5 +23,5 @@ def render_zoo(entries: Sequence[ZooEntry]) -> Table:
         spec = e.spec()
         paper = f"{e.paper} (arXiv:{e.arxiv})" if e.arxiv else e.paper
         table.add_row(e.name, e.family, units.count(layout(spec).params),
-                      units.shape(spec.input), paper)
+                      fmt_shape(spec.input, None), paper)
     return table

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from archscope.spec.inputs import fmt_shape
+
 _SEP = re.compile(r"\s*[×xX*]\s*")
 _REMARK = re.compile(r"\s*\([^()]*\)\s*$")
 BATCH = "N"
@@ -50,7 +52,7 @@ class Expect:
         return cls(tuple(dims), source)
 
     def __str__(self) -> str:
-        return "×".join(str(d) for d in self.dims)
+        return fmt_shape(self.dims, None)
 
     def check(self, shape: tuple[int, ...], batch: int, at_reference: bool) -> Check:
         """Compare a traced output shape (with batch) against this expectation."""
@@ -78,4 +80,4 @@ class Check:
     def describe(self) -> str:
         """``expected N×768×17×17, traced 1×768×16×16 (source: ...)``."""
         source = f" (source: {self.expect.source})" if self.expect.source else ""
-        return f"expected {self.expect}, traced {'×'.join(map(str, self.actual))}{source}"
+        return f"expected {self.expect}, traced {fmt_shape(self.actual, None)}{source}"

@@ -126,7 +126,7 @@ def _leaves(tree: Tree) -> Iterator[Input]:
 
 def _map(tree: Tree, fn: Any) -> Tree:
     if isinstance(tree, Input):
-        return fn(tree)  # type: ignore[no-any-return]
+        return fn(tree)
     if isinstance(tree, dict):
         return {k: _map(v, fn) for k, v in tree.items()}
     mapped = [_map(v, fn) for v in tree]
@@ -302,8 +302,10 @@ def _dtype_list(dtypes: Any, n: int) -> list[str | None]:
 # ---------------------------------------------------------------- as text and as JSON
 
 
-def fmt_shape(shape: Sequence[int | str], batch: str | int | None = "N") -> str:
-    """``N×3×224×224`` (or with a number for the batch; ``batch=None`` for a full shape)."""
+def fmt_shape(shape: Sequence[object], batch: object | None = "N") -> str:
+    """``N×3×224×224``: the one way a shape is written (or with a number for the batch;
+    ``batch=None`` for a full shape, ``1×64×112×112``). Dimensions are written with
+    ``str``, so symbolic ones (``⌈H/2⌉``) and window sizes (``3×3``) are written alike."""
     dims = shape if batch is None else (batch, *shape)
     return "×".join(str(d) for d in dims)
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from archscope.errors import SpecError
 from archscope.spec.expect import Expect
 from archscope.spec.fold import Fold, branch_path
+from archscope.spec.inputs import fmt_shape as _fmt  # N×64×56×56: a shape without its batch
 from archscope.spec.nodes import (
     ACTIVATIONS,
     JOINS,
@@ -169,10 +170,6 @@ def _need_rank(shape: Shape, rank: int, path: str, what: str) -> None:
     if len(shape) != rank:
         dims = "C×H×W" if rank == 3 else f"{rank}-d"
         raise SpecError(path, f"{what} needs a {dims} input, got {_fmt(shape)}")
-
-
-def _fmt(shape: Shape) -> str:
-    return "N×" + "×".join(str(d) for d in shape) if shape else "N"
 
 
 def _spatial(path: str, what: str, size: int, w: Window) -> int:

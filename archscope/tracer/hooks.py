@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
-from archscope.builder.inputs import expects, labelled, materialise
+from archscope.builder.inputs import expects, labelled, materialise, tensors_in
 from archscope.errors import USER_CODE_ERRORS, ShapeError, one_line
 from archscope.spec.expect import Expect
 from archscope.spec.inputs import Inputs, describe_all, fmt_shape
@@ -35,23 +35,11 @@ from archscope.tracer.records import (
 
 def shapes_of(value: Any) -> list[Shape]:
     """Shapes of every tensor inside tensors, tuples, lists and dicts, in order."""
-    if isinstance(value, Tensor):
-        return [tuple(value.shape)]
-    if isinstance(value, dict):
-        value = list(value.values())
-    if isinstance(value, (tuple, list)):
-        return [s for v in value for s in shapes_of(v)]
-    return []
+    return [tuple(t.shape) for _, t in tensors_in(value)]
 
 
 def _nbytes(value: Any) -> int:
-    if isinstance(value, Tensor):
-        return value.numel() * value.element_size()
-    if isinstance(value, dict):
-        value = list(value.values())
-    if isinstance(value, (tuple, list)):
-        return sum(_nbytes(v) for v in value)
-    return 0
+    return sum(t.numel() * t.element_size() for _, t in tensors_in(value))
 
 
 # Called with (label, tensor) for every input, right before the forward pass: the
