@@ -57,14 +57,14 @@ from typer.testing import CliRunner
 
 import archscope
 import archscope.api
-import archscope.check
-import archscope.report.check  # noqa: F401  (imported before pytester's inline runs)
+import archscope.snapshot.check
+import archscope.snapshot.report  # noqa: F401  (imported before pytester's inline runs)
 from archscope.analysis.sizes import analyse_sizes
 from archscope.cli.main import app
 from archscope.errors import MAX_ECHO, ArchscopeError
 from archscope.fileio import MAX_NAME, TMP_SUFFIX
 from archscope.snapshot import files
-from archscope.snapshot.diff import compare
+from archscope.snapshot.compare import compare
 from archscope.spec import inputs as spec_inputs
 from archscope.spec import serialize
 from archscope.spec.inputs import DTYPE_BYTES, MAX_DIMS, MAX_ELEMENTS, parse_input
@@ -568,8 +568,8 @@ def warm_torch() -> None:
     """pytester's inline runs drop the modules imported during a run; torch's lazily imported
     operator libraries cannot be imported twice. Import them first, with one trace of each kind
     (as tests/test_check.py does)."""
-    archscope.check.take_checked("resnet50")
-    archscope.check.take_checked(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+    archscope.snapshot.check.take_checked("resnet50")
+    archscope.snapshot.check.take_checked(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
                                                nn.Flatten(), nn.Linear(4, 2)), (3, 8, 8))
 
 

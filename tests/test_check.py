@@ -18,8 +18,8 @@ import yaml
 from typer.testing import CliRunner, Result
 
 import archscope.api  # noqa: F401  (likewise)
-import archscope.check
-import archscope.report.check  # noqa: F401
+import archscope.snapshot.check
+import archscope.snapshot.report  # noqa: F401
 from archscope.cli.main import app
 from archscope.snapshot import files
 
@@ -217,7 +217,7 @@ def test_interrupted_update_never_leaves_a_truncated_snapshot(project: Path, mon
     with monkeypatch.context() as patch:
         _fail_replace(patch, KeyboardInterrupt())
         with pytest.raises(KeyboardInterrupt):
-            archscope.check.check_snapshots(["arch"], update=True)
+            archscope.snapshot.check.check_snapshots(["arch"], update=True)
     assert Path(SNAP).read_bytes() == old
     assert sorted(p.name for p in Path("arch").glob("*.json")) == ["build_net@3x32x32.json", "lenet5@1x32x32.json"]
     assert run("check", "arch/").exit_code == 1
@@ -228,7 +228,7 @@ def test_interrupted_update_leaves_no_temporary_file(project: Path, monkeypatch:
     with monkeypatch.context() as patch:
         _fail_replace(patch, KeyboardInterrupt())
         with pytest.raises(KeyboardInterrupt):
-            archscope.check.check_snapshots(["arch"], update=True)
+            archscope.snapshot.check.check_snapshots(["arch"], update=True)
     assert sorted(p.name for p in Path("arch").iterdir()) == ["build_net@3x32x32.json", "lenet5@1x32x32.json"]
 
 
@@ -481,8 +481,8 @@ def warm_torch() -> None:
     operator libraries cannot be imported twice. Import them first, with one trace of each kind."""
     from torch import nn
 
-    archscope.check.take_checked("resnet50")
-    archscope.check.take_checked(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+    archscope.snapshot.check.take_checked("resnet50")
+    archscope.snapshot.check.take_checked(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
                                                nn.Flatten(), nn.Linear(4, 2)), (3, 8, 8))
 
 
@@ -597,7 +597,7 @@ def test_plugin_option_is_registered(pytester: pytest.Pytester) -> None:
 
 
 def test_plugin_import_does_not_import_torch() -> None:
-    code = "import sys, archscope.pytest_plugin; print('torch' in sys.modules)"
+    code = "import sys, archscope.snapshot.pytest_plugin; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 

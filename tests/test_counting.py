@@ -299,8 +299,8 @@ def test_the_command_lines_choices_are_the_registries_keys() -> None:
     from archscope.cli import check, diff, summary
     from archscope.cli.main import app
     from archscope.report import FORMATS
-    from archscope.report.check import CHECK_FORMATS
     from archscope.report.diff import FORMATS as DIFF_FORMATS
+    from archscope.snapshot.report import CHECK_FORMATS
 
     assert [m.value for m in summary.Convention] == list(CONVENTIONS) == ["torchvision", "fvcore", "full"]
     assert [m.value for m in summary.Dtype] == list(FLOAT_DTYPES)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from archscope.analysis.diff import Change, Diff, Layer, align, attributes, diff_targets, module_attributes
+from archscope.analysis.diff import FieldChange, Layer, ModelDiff, align, attributes, diff_targets, module_attributes
 from archscope.cli.main import app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,16 +24,16 @@ def run(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def by_field(changes: list[Change]) -> dict[str, tuple[object, object]]:
+def by_field(changes: list[FieldChange]) -> dict[str, tuple[object, object]]:
     return {c.field: (c.old, c.new) for c in changes}
 
 
 @pytest.fixture(scope="module")
-def resnets() -> Diff:
+def resnets() -> ModelDiff:
     return diff_targets("resnet50", "resnext50_32x4d")
 
 
-def test_resnet50_vs_resnext50_every_bottleneck_widens_and_groups_its_3x3(resnets: Diff) -> None:
+def test_resnet50_vs_resnext50_every_bottleneck_widens_and_groups_its_3x3(resnets: ModelDiff) -> None:
     rows = {r.a.name: r for r in resnets.rows if r.a is not None}
     assert all(r.aligned_by == "name" and r.a is not None and r.b is not None and r.a.name == r.b.name
                for r in resnets.rows)

@@ -85,7 +85,7 @@ class Side:
 
 
 @dataclass(frozen=True)
-class Change:
+class FieldChange:
     field: str  # "type", an attribute of ATTRIBUTES, "out", "params" or "macs"
     old: Any
     new: Any
@@ -96,7 +96,7 @@ class Row:
     a: Layer | None
     b: Layer | None
     aligned_by: str  # "name", "structure" or "" (added, removed)
-    changes: list[Change] = field(default_factory=list)
+    changes: list[FieldChange] = field(default_factory=list)
     inside: int = 0  # a container (with ``depth``): leaf layers inside it that differ
 
     @property
@@ -109,7 +109,7 @@ class Row:
 
 
 @dataclass
-class Diff:
+class ModelDiff:
     a: Side
     b: Side
     rows: list[Row]
@@ -285,7 +285,7 @@ def _snapshot_side(text: str, snap: dict[str, Any]) -> Side:
                 snap["mode"], totals["params"], totals["macs"], layers)
 
 
-def diff_targets(a: str, b: str, input_size: Any = None, depth: int | None = None) -> Diff:
+def diff_targets(a: str, b: str, input_size: Any = None, depth: int | None = None) -> ModelDiff:
     """Load both models and compare them. ``input_size`` (``--input`` texts) applies to both;
     by default each model has its reference input, or, lacking one, the other model's input."""
     snaps = {t: read_snapshot(t) for t in (a, b)}
@@ -375,28 +375,28 @@ def _pair_moved(rows: list[Row]) -> list[Row]:
     return result
 
 
-def changes(x: Layer, y: Layer) -> list[Change]:
-    found = [Change("type", x.type, y.type)] if x.type != y.type else []
+def changes(x: Layer, y: Layer) -> list[FieldChange]:
+    found = [FieldChange("type", x.type, y.type)] if x.type != y.type else []
     if x.attrs is not None and y.attrs is not None:
-        found += [Change(k, x.attrs[k], y.attrs[k]) for k in ATTRIBUTES
+        found += [FieldChange(k, x.attrs[k], y.attrs[k]) for k in ATTRIBUTES
                   if k in x.attrs and k in y.attrs and x.attrs[k] != y.attrs[k]]
     if x.output_shapes != y.output_shapes:
-        found.append(Change("out", x.output_shapes, y.output_shapes))
+        found.append(FieldChange("out", x.output_shapes, y.output_shapes))
     if x.params != y.params:
-        found.append(Change("params", x.params, y.params))
+        found.append(FieldChange("params", x.params, y.params))
     if x.macs != y.macs:
-        found.append(Change("macs", x.macs, y.macs))
+        found.append(FieldChange("macs", x.macs, y.macs))
     return found
 
 
-def compare(a: Side, b: Side, depth: int | None = None) -> Diff:
+def compare(a: Side, b: Side, depth: int | None = None) -> ModelDiff:
     rows = _compared(shown(a, depth), shown(b, depth))
     if depth is not None:  # say how many leaf layers differ inside each container
         leaves = [r for r in _compared(shown(a, None), shown(b, None)) if r.status != "same"]
         for r in rows:
             if r.a is not None and r.b is not None and not (r.a.leaf and r.b.leaf):
                 r.inside = sum(1 for x in leaves if _within(x.b, r.b) or (x.b is None and _within(x.a, r.a)))
-    return Diff(a, b, rows, depth, _notes(a, b))
+    return ModelDiff(a, b, rows, depth, _notes(a, b))
 
 
 def _compared(a: list[Layer], b: list[Layer]) -> list[Row]:

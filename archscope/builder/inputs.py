@@ -57,7 +57,7 @@ EXPECTS: tuple[tuple[type[nn.Module] | tuple[type[nn.Module], ...], Any], ...] =
     (nn.RNNBase, _rnn_words),
     (nn.MultiheadAttention, lambda m: f"query, key and value of {m.embed_dim} features "
                                       f"({'N×L' if m.batch_first else 'L×N'}×{m.embed_dim} float)"),
-    (nn.LayerNorm, lambda m: f"N×…×{'×'.join(map(str, m.normalized_shape))} float"),
+    (nn.LayerNorm, lambda m: f"{fmt_shape(('…', *m.normalized_shape))} float"),
 )
 
 

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from archscope.report.check import CHECK_FORMATS
+from archscope.snapshot.report import CHECK_FORMATS
 
 if TYPE_CHECKING:  # the members are the renderers' names, which mypy cannot see
     CheckFormat = Any
 else:
-    CheckFormat = Enum("CheckFormat", {k: k for k in CHECK_FORMATS}, type=str)  # archscope.report.check's renderers
+    CheckFormat = Enum("CheckFormat", {k: k for k in CHECK_FORMATS}, type=str)  # archscope.snapshot.report's renderers
 
 
 def check(
@@ -35,11 +35,11 @@ def check(
     2 on usage errors (missing directory, unreadable or corrupt snapshot). See docs/ci.md.
     """
     from archscope import zoo as zoo_models
-    from archscope.check import check_snapshots, check_zoo, snapshot_paths
     from archscope.cli.output import emit
     from archscope.errors import UsageError
     from archscope.fileio import check_writable, write_atomic
-    from archscope.report.check import CHECK_FORMATS, render_junit
+    from archscope.snapshot.check import check_snapshots, check_zoo, snapshot_paths
+    from archscope.snapshot.report import CHECK_FORMATS, render_junit
 
     if not paths and not zoo:
         raise UsageError("nothing to check: give snapshot directories or files, or --zoo")

@@ -34,8 +34,8 @@ def snapshot(
     Commit it; 'archscope check DIR' then fails when the architecture changes.
     No snapshot is written of a model that contradicts its expected shapes (exit 1). See docs/ci.md.
     """
-    from archscope.check import take, write
     from archscope.fileio import check_writable
+    from archscope.snapshot.check import take, write
 
     reads = model_files(model, inputs_from)
     if output.endswith(".json"):

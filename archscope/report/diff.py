@@ -1,4 +1,4 @@
-"""Rendering a :class:`~archscope.analysis.diff.Diff`: rich table, Markdown (a pull-request
+"""Rendering a :class:`~archscope.analysis.diff.ModelDiff`: rich table, Markdown (a pull-request
 comment), JSON. Pure functions; only the rows that differ unless ``show_all``.
 
 JSON schema ``archscope.diff/1``::
@@ -26,7 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from archscope import __version__
-from archscope.analysis.diff import Change, Diff, Layer, Row, Side
+from archscope.analysis.diff import FieldChange, Layer, ModelDiff, Row, Side
 from archscope.report import units
 from archscope.spec.inputs import fmt_shape
 from archscope.spec.inputs import to_json as inputs_json
@@ -36,7 +36,7 @@ _STYLE = {"added": "green", "removed": "red"}
 _TOTALS = {"params": "Params", "macs": "MACs", "layers": "Leaf layers"}
 
 
-def rows(diff: Diff, show_all: bool = False) -> list[Row]:
+def rows(diff: ModelDiff, show_all: bool = False) -> list[Row]:
     return [r for r in diff.rows if show_all or r.status != "same"]
 
 
@@ -54,7 +54,7 @@ def _value(v: Any) -> str:
     return str(v)
 
 
-def change_text(c: Change) -> str:
+def change_text(c: FieldChange) -> str:
     if c.field == "out":
         return f"out {units.shapes(c.old)} → {units.shapes(c.new)}"
     return f"{c.field} {_value(c.old)} → {_value(c.new)}"
@@ -99,14 +99,14 @@ def _input(side: Side) -> str:
     return side.input_text
 
 
-def _title(diff: Diff) -> str:
+def _title(diff: ModelDiff) -> str:
     a, b = diff.a, diff.b
     where = f"input {_input(a)}" if _input(a) == _input(b) else f"inputs {_input(a)} and {_input(b)}"
     depth = "leaf layers" if diff.depth is None else f"layers to depth {diff.depth}"
     return f"{a.target} (a) → {b.target} (b), {where}, {depth}"
 
 
-def render_table(diff: Diff, show_all: bool = False) -> RenderableType:
+def render_table(diff: ModelDiff, show_all: bool = False) -> RenderableType:
     table = Table(title=_title(diff), title_justify="left")
     table.add_column("Layer")
     table.add_column("What changed")
@@ -131,7 +131,7 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def render_markdown(diff: Diff, show_all: bool = False) -> str:
+def render_markdown(diff: ModelDiff, show_all: bool = False) -> str:
     """A Markdown table fit for a pull-request comment."""
     out = [f"**archscope diff**: {_md(_title(diff))}", ""]
     shown = rows(diff, show_all)
@@ -161,7 +161,7 @@ def _plain(v: Any) -> Any:
     return [_plain(x) for x in v] if isinstance(v, (tuple, list)) else v
 
 
-def to_json_data(diff: Diff, show_all: bool = False) -> dict[str, Any]:
+def to_json_data(diff: ModelDiff, show_all: bool = False) -> dict[str, Any]:
     return {
         "schema": SCHEMA, "archscope": __version__, "depth": diff.depth,
         "a": _side(diff.a), "b": _side(diff.b),
@@ -179,7 +179,7 @@ def to_json_data(diff: Diff, show_all: bool = False) -> dict[str, Any]:
     }
 
 
-def render_json(diff: Diff, show_all: bool = False) -> str:
+def render_json(diff: ModelDiff, show_all: bool = False) -> str:
     return json.dumps(to_json_data(diff, show_all), indent=2, ensure_ascii=False) + "\n"
 
 

@@ -11,9 +11,10 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from archscope.check import CheckResult
 from archscope.report import units
-from archscope.snapshot.diff import Change
+from archscope.snapshot.check import CheckResult
+from archscope.snapshot.compare import LayerChange
+from archscope.spec.inputs import fmt_shape
 
 _STYLE = {"unchanged": "green", "ok": "green", "updated": "yellow", "written": "yellow", "skipped": "dim",
           "changed": "bold red", "failed": "bold red"}
@@ -25,7 +26,7 @@ def _value(field: str, value: Any) -> str:
     if field == "output_shapes":
         return units.shapes(value)
     if field == "input":
-        return "×".join(map(str, value))
+        return fmt_shape(value, None)
     return units.count(value) if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
@@ -91,7 +92,7 @@ def _diff_table(r: CheckResult) -> Table:
     t.add_column("Field")
     t.add_column("Old", justify="right")
     t.add_column("New", justify="right")
-    rows: list[Change] = r.diff.setup + r.diff.changed
+    rows: list[LayerChange] = r.diff.setup + r.diff.changed
     for c in rows:
         t.add_row(c.layer or "(snapshot)", c.field, _value(c.field, c.old), _value(c.field, c.new))
     for n in r.diff.added:
@@ -128,7 +129,7 @@ def _escape_property(text: str) -> str:
 
 
 def render_json(results: Sequence[CheckResult], **_: Any) -> str:
-    def changes(cs: list[Change]) -> list[dict[str, Any]]:
+    def changes(cs: list[LayerChange]) -> list[dict[str, Any]]:
         return [{"layer": c.layer, "field": c.field, "old": c.old, "new": c.new} for c in cs]
 
     data = {"schema": "archscope.check/1", "ok": all(r.ok for r in results), "verdict": verdict(results),

@@ -13,7 +13,7 @@ from typing import Any
 from archscope.errors import ArchscopeError, UsageError
 from archscope.fileio import write_atomic
 from archscope.snapshot import files
-from archscope.snapshot.diff import Diff, compare
+from archscope.snapshot.compare import SnapshotDiff, compare
 
 
 @dataclass
@@ -25,7 +25,7 @@ class CheckResult:
     name: str
     source: str  # the snapshot file, or "zoo"
     status: str
-    diff: Diff | None = None
+    diff: SnapshotDiff | None = None
     problems: list[str] = field(default_factory=list)
     detail: str = ""  # what was checked, for a passing result
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from archscope.check import CheckResult
+    from archscope.snapshot.check import CheckResult
 
 UPDATE_OPTION = "--archscope-update"
 DIR_INI = "archscope_snapshot_dir"
@@ -64,9 +64,9 @@ def assert_snapshot(model: Any, input_size: Any, directory: str | Path, *, name:
     the ``archscope check`` diff table if it differs (or is missing), unless ``update``.
     ``seen(path, snapshot)`` is called before the comparison. ``inputs`` (``input_data``,
     ``dtypes``, ``batch_dim``) as :func:`archscope.trace` takes them."""
-    from archscope.check import compare_snapshot, take_checked
     from archscope.errors import echo
     from archscope.snapshot import files
+    from archscope.snapshot.check import compare_snapshot, take_checked
 
     if name is not None and not isinstance(name, str):
         raise TypeError(f"name must be text, got {echo(name)}")
@@ -97,7 +97,7 @@ def render(result: CheckResult) -> str:
 
     from rich.console import Console
 
-    from archscope.report.check import render_table
+    from archscope.snapshot.report import render_table
 
     buf = io.StringIO()
     Console(file=buf, width=120, no_color=True, highlight=False, force_terminal=False).print(render_table([result]))

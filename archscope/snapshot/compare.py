@@ -10,7 +10,7 @@ TOTALS = ("params", "trainable_params", "macs")
 
 
 @dataclass(frozen=True)
-class Change:
+class LayerChange:
     layer: str  # "name" or "name (call 2)"
     field: str
     old: Any
@@ -18,15 +18,15 @@ class Change:
 
 
 @dataclass
-class Diff:
-    changed: list[Change] = field(default_factory=list)
+class SnapshotDiff:
+    changed: list[LayerChange] = field(default_factory=list)
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
-    totals: list[Change] = field(default_factory=list)
-    setup: list[Change] = field(default_factory=list)  # input, batch, convention or mode differ
+    totals: list[LayerChange] = field(default_factory=list)
+    setup: list[LayerChange] = field(default_factory=list)  # input, batch, convention or mode differ
     # The same layers, called in another order (the first difference). Not a change of the
     # architecture, so not in ``empty``; ``--update`` rewrites the snapshot in the new order.
-    reordered: Change | None = None
+    reordered: LayerChange | None = None
 
     @property
     def empty(self) -> bool:
@@ -52,11 +52,11 @@ def _setup(snapshot: dict[str, Any], key: str) -> Any:
     return signature(from_json(value, snapshot["batch"]), snapshot["batch"])
 
 
-def compare(old: dict[str, Any], new: dict[str, Any]) -> Diff:
-    diff = Diff()
+def compare(old: dict[str, Any], new: dict[str, Any]) -> SnapshotDiff:
+    diff = SnapshotDiff()
     for key in ("inputs", "batch", "convention", "mode"):
         if _setup(old, key) != _setup(new, key):
-            diff.setup.append(Change("", key, _setup(old, key), _setup(new, key)))
+            diff.setup.append(LayerChange("", key, _setup(old, key), _setup(new, key)))
     before = {_key(x): x for x in old["layers"]}
     after = {_key(x): x for x in new["layers"]}
     for name, layer in after.items():
@@ -65,14 +65,14 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> Diff:
             continue
         for f in FIELDS:
             if before[name].get(f) != layer.get(f):
-                diff.changed.append(Change(name, f, before[name].get(f), layer.get(f)))
+                diff.changed.append(LayerChange(name, f, before[name].get(f), layer.get(f)))
     diff.removed = [name for name in before if name not in after]
     kept_old = [k for k in before if k in after]
     kept_new = [k for k in after if k in before]
     if kept_old != kept_new:  # same layers, run in another order
         i = next(i for i, (a, b) in enumerate(zip(kept_old, kept_new, strict=True)) if a != b)
-        diff.reordered = Change(kept_new[i], "call order", f"#{i + 1} {kept_old[i]}", f"#{i + 1} {kept_new[i]}")
+        diff.reordered = LayerChange(kept_new[i], "call order", f"#{i + 1} {kept_old[i]}", f"#{i + 1} {kept_new[i]}")
     for f in TOTALS:
         if old["totals"].get(f) != new["totals"].get(f):
-            diff.totals.append(Change("", f, old["totals"].get(f), new["totals"].get(f)))
+            diff.totals.append(LayerChange("", f, old["totals"].get(f), new["totals"].get(f)))
     return diff
