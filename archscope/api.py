@@ -1,6 +1,9 @@
 """The library's front door: resolve a model, trace it, check its expectations.
 
-The CLI calls only these functions; so can anyone from Python.
+The CLI computes through this module, :mod:`archscope.analysis` (diff, sizes, symbolic
+shapes, receptive fields) and :mod:`archscope.snapshot.check`, and renders with
+:mod:`archscope.report`; so can anyone from Python. It never reaches into the builder or
+the tracer itself, except for the dataflow recorder around ``graph``'s trace.
 """
 
 from __future__ import annotations
@@ -10,9 +13,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from archscope.builder.load import Target, resolve
-from archscope.errors import ArchscopeError, ModelLoadError, ShapeError, UsageError, echo
+from archscope.errors import ArchscopeError, ExpectationError, ModelLoadError, ShapeError, UsageError, echo
 from archscope.spec.inputs import FLOAT_DTYPES, Inputs, from_sizes, single_input
 from archscope.spec.layout import layout
+from archscope.spec.nodes import Model
 from archscope.tracer import conventions
 from archscope.tracer.analytic import analytic_trace
 from archscope.tracer.records import Trace
@@ -135,6 +139,21 @@ def trace(target: str | nn.Module, input_size: Any = None, batch: int = 1, devic
     spec without running torch (:mod:`archscope.tracer.analytic`, tested equal to the traced
     numbers); ``analytic=False`` runs the hook tracer anyway.
     """
+    _check_arguments(convention, dtype, batch, train, analytic, inputs_from)
+    resolved = _target(target)
+    sources = dict(input_size=input_size, dtypes=dtypes, batch_dim=batch_dim, input_data=input_data,
+                   inputs_from=inputs_from)
+    try:
+        return _trace(resolved, sources, batch, device, train, convention, dtype, analytic)
+    except ShapeError as exc:  # say what the smallest input is (docs/analysis.md)
+        better = with_least_input(exc, resolved, sources, train)
+        if better is exc:
+            raise
+        raise better from exc
+
+
+def _check_arguments(convention: str, dtype: str, batch: int, train: bool, analytic: bool,
+                     inputs_from: str | None) -> None:
     if convention not in CONVENTIONS:
         raise UsageError(f"unknown counting convention {convention!r}: use one of {', '.join(CONVENTIONS)}")
     if dtype not in DTYPES:
@@ -146,9 +165,12 @@ def trace(target: str | nn.Module, input_size: Any = None, batch: int = 1, devic
             raise TypeError(f"{flag} must be True or False, got {echo(value)}")
     if inputs_from is not None and not isinstance(inputs_from, str):
         raise TypeError(f"inputs_from must be an import path such as 'inputs.py:example', got {echo(inputs_from)}")
-    resolved = _target(target)
-    sources = dict(input_size=input_size, dtypes=dtypes, batch_dim=batch_dim, input_data=input_data,
-                   inputs_from=inputs_from)
+
+
+def _trace(resolved: Target, sources: dict[str, Any], batch: int, device: str | None, train: bool,
+           convention: str, dtype: str, analytic: bool) -> Trace:
+    """:func:`trace` of a resolved target: the computed trace where it applies, else meta,
+    else the CPU when the model cannot run on meta (said in a note)."""
     if resolved.spec is not None:
         inputs, batch = inputs_for(resolved, **sources, batch=batch)
         if analytic and device in (None, "meta") and not train and convention == "torchvision":
@@ -175,6 +197,43 @@ def trace(target: str | nn.Module, input_size: Any = None, batch: int = 1, devic
     result.notes.insert(0, f"traced on cpu: the model cannot run on the meta device ({reason}); "
                            "--device meta makes that an error")
     return result
+
+
+def with_least_input(exc: ShapeError, resolved: Target, sources: dict[str, Any], train: bool) -> ShapeError:
+    """``exc`` with the smallest input a spec model takes appended, when the image fed is too
+    small (or outside the sizes a fixed classifier takes); ``exc`` itself otherwise."""
+    from archscope.analysis.sizes import analyse_sizes
+    from archscope.report.analysis import why_not
+
+    if resolved.spec is None:
+        return exc
+    try:
+        image = inputs_for(resolved, **sources)[0].image
+        clause = why_not(analyse_sizes(resolved.spec, train=train), *image[1:]) if image is not None else None
+    except ArchscopeError:
+        return exc
+    return exc if clause is None else ShapeError(f"{exc}; {clause}", exc.partial, exc.cpu_bytes)
+
+
+def spec_of(target: str, what: str) -> Model:
+    """The spec behind a zoo name or spec file, for ``what`` (an analysis that runs no code);
+    a usage error for an import path, which is refused before anything is imported."""
+    from archscope.snapshot.files import kind_of
+
+    if kind_of(target) == "import":
+        raise UsageError(f"{what} needs a zoo model or a spec file, which it analyses without running "
+                         f"the model; {echo(target)} is an import path")
+    spec = resolve(target).spec
+    assert spec is not None  # a zoo name or spec file always has one
+    return spec
+
+
+def require_expectations(result: Trace, note: str = "") -> None:
+    """Raise :class:`~archscope.errors.ExpectationError` (exit 1) when traced output shapes
+    contradict the shapes the spec documents."""
+    if result.mismatches:
+        raise ExpectationError(f"{len(result.mismatches)} expected shape(s) of {result.model} do not match "
+                               f"(first: {result.mismatches[0][0]}){'; ' + note if note else ''}")
 
 
 def _require_memory(exc: ArchscopeError, name: str, reason: str) -> None:

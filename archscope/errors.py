@@ -46,6 +46,10 @@ class ShapeError(ArchscopeError):
         self.cpu_bytes = cpu_bytes
 
 
+class ExpectationError(ArchscopeError):
+    """A model whose traced shapes contradict its ``expect`` annotations (exit code 1)."""
+
+
 # What user code (an import, a factory, a forward) may raise that becomes a model error:
 # SystemExit too, since a model that calls sys.exit() has failed, archscope has not finished.
 # KeyboardInterrupt stays the user's.

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from archscope.cli.options import INPUT_HELP, MODEL_HELP
+from archscope.cli.options import INPUT_HELP, MODEL_HELP, OutputOption
 from archscope.report.diff import FORMATS
 
 SIDE_HELP = MODEL_HELP + " Or a snapshot file made by 'archscope snapshot' (.json)."
@@ -34,8 +34,7 @@ def diff(
     show_all: Annotated[bool, typer.Option("--all", help="Show the layers that are the same too.")] = False,
     fmt: Annotated[DiffFormat, typer.Option("--format", "-f", help="Output format; markdown is fit for a "
                                                                    "pull-request comment.")] = DiffFormat.table,
-    output: Annotated[str | None, typer.Option("--output", "-o", help="Write to this file instead "
-                                                                       "of stdout.", show_default=False)] = None,
+    output: OutputOption = None,
 ) -> None:
     """Align two architectures layer by layer (by name where names match, by structure where
     they do not) and show what differs: type, kernel, stride, groups, channels, output shape,

@@ -68,10 +68,9 @@ def graph(
 
     Exit code 1 when an expected shape does not match (the diagram is still written in full).
     """
-    from archscope.api import trace
+    from archscope.api import require_expectations, trace
     from archscope.cli.options import model_files
     from archscope.cli.output import emit
-    from archscope.errors import ArchscopeError
     from archscope.fileio import check_writable, write_atomic
     from archscope.report.dot import render_dot
     from archscope.tracer.dataflow import recording
@@ -92,9 +91,7 @@ def graph(
         write_atomic(output, render(text, kind, output))
     else:
         emit(render(text, kind, None).decode("utf-8"), None)
-    if result.mismatches:
-        raise ArchscopeError(f"{len(result.mismatches)} expected shape(s) of {result.model} do not match "
-                             f"(first: {result.mismatches[0][0]}); they are drawn in red")
+    require_expectations(result, "they are drawn in red")
 
 
 def _format(output: str | None, fmt: GraphFormat | None) -> str:

@@ -77,36 +77,27 @@ def summary(
     Runs on the meta device by default: no memory is allocated, any input size and batch
     works. Exit code 1 when an expected shape does not match.
     """
-    from archscope.api import trace
+    from archscope.api import require_expectations, spec_of, trace
     from archscope.cli.options import model_files
     from archscope.cli.output import emit
-    from archscope.errors import ArchscopeError, ShapeError
     from archscope.fileio import check_writable
     from archscope.report import FORMATS
     from archscope.report.columns import NONE
 
     if output:
         check_writable(output, reads=model_files(model, inputs_from))
-    try:
-        result = trace(model, batch=batch, device=device, train=train, convention=convention.value,
-                       dtype=dtype.value, analytic=not traced, **fed(input, inputs_from, batch_dim))
-    except ShapeError as exc:  # say what the smallest input is (docs/analysis.md)
-        from archscope.cli.sizes import with_least_input
-
-        raise with_least_input(exc, model, input, train) from exc
+    result = trace(model, batch=batch, device=device, train=train, convention=convention.value,
+                   dtype=dtype.value, analytic=not traced, **fed(input, inputs_from, batch_dim))
     if depth is None and fmt in (Format.table, Format.markdown):
         depth = 3
     extra = NONE
     if symbolic or receptive_field:
         from archscope.analysis.receptive import by_module
         from archscope.analysis.symbolic import symbolic as symbolic_model
-        from archscope.cli.sizes import spec_of
         from archscope.report.analysis import analysis_additions
 
         spec = spec_of(model, "--symbolic" if symbolic else "--receptive-field")
         extra = analysis_additions(result, symbolic_model(spec) if symbolic else None,
                                    by_module(spec, train) if receptive_field else None, train)
     emit(FORMATS[fmt.value](result, depth=depth, flops=flops, by_type=by_type, extra=extra), output)
-    if result.mismatches:
-        raise ArchscopeError(f"{len(result.mismatches)} expected shape(s) of {result.model} do not match "
-                             f"(first: {result.mismatches[0][0]})")
+    require_expectations(result)

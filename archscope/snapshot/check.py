@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archscope.errors import ArchscopeError, UsageError
+from archscope.errors import ArchscopeError, ExpectationError, UsageError
 from archscope.fileio import write_atomic
 from archscope.snapshot import files
 from archscope.snapshot.compare import SnapshotDiff, compare
@@ -59,10 +59,6 @@ def take(target: Any, input_size: Any = None, batch: int = 1, convention: str = 
         raise ExpectationError(f"{snapshot['name']} does not match its expected shapes, so no snapshot was "
                                f"written: {'; '.join(mismatches)}")
     return snapshot
-
-
-class ExpectationError(ArchscopeError):
-    """A model whose traced shapes contradict its ``expect`` annotations (exit code 1)."""
 
 
 def write(snapshot: dict[str, Any], output: str | Path, reads: Iterable[str | Path] = ()) -> Path:
