@@ -296,9 +296,10 @@ def test_a_registered_convention_is_accepted_and_prices_by_its_handles(doubled: 
 def test_the_command_lines_choices_are_the_registries_keys() -> None:
     from typer.testing import CliRunner
 
-    from archscope.cli import check, diff, summary
+    from archscope.cli import check, diff, sizes, summary
     from archscope.cli.main import app
     from archscope.report import FORMATS
+    from archscope.report.analysis import SIZES_FORMATS
     from archscope.report.diff import FORMATS as DIFF_FORMATS
     from archscope.snapshot.report import CHECK_FORMATS
 
@@ -307,6 +308,7 @@ def test_the_command_lines_choices_are_the_registries_keys() -> None:
     assert [m.value for m in summary.Format] == list(FORMATS)
     assert [m.value for m in diff.DiffFormat] == list(DIFF_FORMATS)
     assert [m.value for m in check.CheckFormat] == list(CHECK_FORMATS)
+    assert [m.value for m in sizes.SizesFormat] == list(SIZES_FORMATS) == ["text", "json"]
 
     def shown(command: str, option: str) -> list[str]:  # the choices --help shows for the option
         out = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "250"}).stdout
@@ -319,6 +321,7 @@ def test_the_command_lines_choices_are_the_registries_keys() -> None:
     assert shown("summary", "--format") == list(FORMATS)
     assert shown("diff", "--format") == list(DIFF_FORMATS)
     assert shown("check", "--format") == list(CHECK_FORMATS)
+    assert shown("sizes", "--format") == list(SIZES_FORMATS)
 
 
 def test_the_conventions_table_imports_no_torch() -> None:

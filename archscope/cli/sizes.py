@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from archscope.cli.options import OutputOption
+from archscope.report.analysis import SIZES_FORMATS
 
-
-class SizesFormat(str, Enum):
-    text = "text"
-    json = "json"
+if TYPE_CHECKING:  # the members are the renderers' names, which mypy cannot see
+    SizesFormat = Any
+else:
+    SizesFormat = Enum("SizesFormat", {k: k for k in SIZES_FORMATS}, type=str)  # archscope.report.analysis
 
 
 def sizes(
@@ -32,9 +33,8 @@ def sizes(
     from archscope.cli.options import model_files
     from archscope.cli.output import emit
     from archscope.fileio import check_writable
-    from archscope.report.analysis import render_sizes, sizes_json
 
     if output:
         check_writable(output, reads=model_files(model))
     report = analyse_sizes(spec_of(model, "sizes"), train=train)
-    emit(sizes_json(report) if fmt is SizesFormat.json else render_sizes(report), output)
+    emit(SIZES_FORMATS[fmt.value](report), output)

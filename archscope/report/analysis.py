@@ -236,3 +236,6 @@ def sizes_json_data(report: SizeReport) -> dict[str, Any]:
 
 def sizes_json(report: SizeReport) -> str:
     return json.dumps(sizes_json_data(report), indent=2, ensure_ascii=False) + "\n"
+
+
+SIZES_FORMATS: dict[str, Callable[[SizeReport], str]] = {"text": render_sizes, "json": sizes_json}  # sizes --format
