@@ -38,7 +38,7 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from archscope.spec import nodes as sn
-from archscope.spec.fold import Fold
+from archscope.spec.fold import SiteFold
 from archscope.spec.layout import layout
 from archscope.spec.nodes import Window
 
@@ -133,24 +133,19 @@ def by_module(model: sn.Model, train: bool = False) -> dict[str, Field]:
             if s.module is not None and (train or not s.training_only)}
 
 
-class _Fields(Fold[Field]):
+class _Fields(SiteFold[Field, RFSite]):
     """The fold of receptive fields: a site per node."""
 
     def __init__(self, names: dict[str, str | None], sites: list[RFSite]) -> None:
+        super().__init__()
         self.names, self.sites = names, sites
-        self.open: list[RFSite] = []
-        self.heads = 0  # auxiliary heads around the node entered
 
-    def enter(self, node: sn.Node, path: str, x: Field) -> None:
-        self.heads += isinstance(node, sn.Aux)
-        site = RFSite(path, self.names.get(path), node, x, self.heads > 0)
-        self.sites.append(site)
-        self.open.append(site)
+    def site(self, node: sn.Node, path: str, x: Field) -> RFSite:
+        self.sites.append(RFSite(path, self.names.get(path), node, x, self.in_head))
+        return self.sites[-1]
 
-    def leave(self, node: sn.Node, path: str, x: Field, y: Field, passthrough: bool) -> Field:
-        self.open.pop().field = y
-        self.heads -= isinstance(node, sn.Aux)
-        return x if passthrough else y
+    def close(self, node: sn.Node, site: RFSite, y: Field) -> None:
+        site.field = y
 
     def join(self, node: sn.Container, path: str, x: Field, how: str, outs: list[tuple[sn.Branch, Field]]) -> Field:
         fields = [f for _, f in outs]

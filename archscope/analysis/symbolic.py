@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from archscope.errors import SpecError
 from archscope.spec import nodes as sn
-from archscope.spec.fold import Fold
+from archscope.spec.fold import SiteFold
 from archscope.spec.layout import layout
 
 AXES = ("H", "W")
@@ -274,28 +274,19 @@ def symbolic(model: sn.Model) -> SymbolicModel:
     return result
 
 
-class _Symbolic(Fold[Shape]):
+class _Symbolic(SiteFold[Shape, SymSite]):
     """The fold of symbolic shapes: a site per node, with the constraints each layer sets."""
 
     def __init__(self, result: SymbolicModel, names: dict[str, str | None], ref: tuple[int, int]) -> None:
+        super().__init__()
         self.result, self.names, self.ref = result, names, ref
-        self.open: list[SymSite] = []
-        self.heads = 0  # auxiliary heads around the node entered
 
-    @property
-    def aux(self) -> bool:
-        return self.heads > 0
+    def site(self, node: sn.Node, path: str, x: Shape) -> SymSite:
+        self.result.sites.append(SymSite(path, node, self.names.get(path), x, training_only=self.in_head))
+        return self.result.sites[-1]
 
-    def enter(self, node: sn.Node, path: str, x: Shape) -> None:
-        self.heads += isinstance(node, sn.Aux)
-        site = SymSite(path, node, self.names.get(path), x, training_only=self.aux)
-        self.result.sites.append(site)
-        self.open.append(site)
-
-    def leave(self, node: sn.Node, path: str, x: Shape, y: Shape, passthrough: bool) -> Shape:
-        self.open.pop().out_shape = y
-        self.heads -= isinstance(node, sn.Aux)
-        return x if passthrough else y
+    def close(self, node: sn.Node, site: SymSite, y: Shape) -> None:
+        site.out_shape = y
 
     def join(self, node: sn.Container, path: str, x: Shape, how: str, outs: list[tuple[sn.Branch, Shape]]) -> Shape:
         first = outs[0][1]
@@ -314,7 +305,7 @@ class _Symbolic(Fold[Shape]):
             raise SymbolicError(path, "branches of different rank")
         for da, db in zip(a if channels else a[1:], b if channels else b[1:], strict=True):
             if da != db:
-                self.result.agree.append(Agree(path, da, db, self.aux))
+                self.result.agree.append(Agree(path, da, db, self.in_head))
 
     def leaf(self, node: sn.Node, path: str, shape: Shape) -> Shape:
         out, self.open[-1].macs = self._leaf(node, path, shape)
@@ -340,7 +331,7 @@ class _Symbolic(Fold[Shape]):
             features = shape[-1]
             if not features.constant:  # built for the reference input: that many features, always
                 value = features.at(*self.ref)
-                self.result.fixed.append(Fixed(path, features, value, self.aux))
+                self.result.fixed.append(Fixed(path, features, value, self.in_head))
                 features = Term(value)
             dims = (*shape[:-1], Term(node.out))
             return dims, product(dims) * features
@@ -371,7 +362,7 @@ class _Symbolic(Fold[Shape]):
         f = dim.floor
         if f is None:
             raise SymbolicError(path, f"a {what} over the size {dim} is not supported")
-        self.result.limits.append(Limit(path, f.axis, f.least_input(max(need, 1)), self.aux, reason))
+        self.result.limits.append(Limit(path, f.axis, f.least_input(max(need, 1)), self.in_head, reason))
         return Term.of(f.then(a, s))
 
 

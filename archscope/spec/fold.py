@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from typing import Generic, TypeVar
 
-from archscope.spec.nodes import Branch, Chain, Container, Node, Wiring, child_path
+from archscope.spec.nodes import Aux, Branch, Chain, Container, Node, Wiring, child_path
 
 V = TypeVar("V")
+S = TypeVar("S")
 
 
 class Fold(Generic[V]):
@@ -58,6 +59,37 @@ class Fold(Generic[V]):
         for suffix, child in chain:
             x = self.run(child, child_path(path, suffix), x)
         return x
+
+
+class SiteFold(Fold[V], Generic[V, S]):
+    """A fold that records one site per node, in pre-order (:meth:`site`), completes it
+    with the node's output (:meth:`close`), and knows whether it is inside an auxiliary
+    head (:attr:`in_head`), which runs only in training."""
+
+    def __init__(self) -> None:
+        self.open: list[S] = []
+        self.heads = 0
+
+    @property
+    def in_head(self) -> bool:
+        return self.heads > 0
+
+    def site(self, node: Node, path: str, x: V) -> S:
+        """Make and keep the site of ``node`` on input ``x``."""
+        raise NotImplementedError
+
+    def close(self, node: Node, site: S, y: V) -> None:
+        """Complete ``site`` with the output ``y``."""
+        raise NotImplementedError
+
+    def enter(self, node: Node, path: str, x: V) -> None:
+        self.heads += isinstance(node, Aux)
+        self.open.append(self.site(node, path, x))
+
+    def leave(self, node: Node, path: str, x: V, y: V, passthrough: bool) -> V:
+        self.close(node, self.open.pop(), y)
+        self.heads -= isinstance(node, Aux)
+        return x if passthrough else y
 
 
 def branch_path(path: str, branch: Branch) -> str:

@@ -17,14 +17,13 @@ from dataclasses import dataclass, field
 
 from archscope.errors import SpecError
 from archscope.spec.expect import Expect
-from archscope.spec.fold import Fold, branch_path
+from archscope.spec.fold import SiteFold, branch_path
 from archscope.spec.inputs import fmt_shape as _fmt  # N×64×56×56: a shape without its batch
 from archscope.spec.nodes import (
     ACTIVATIONS,
     JOINS,
     Act,
     AdaptivePool,
-    Aux,
     Branch,
     Conv,
     Dropout,
@@ -120,18 +119,16 @@ def layout(model: Model, input_shape: Shape | None = None) -> Layout:
     return result
 
 
-class _Place(Fold[Shape]):
+class _Place(SiteFold[Shape, Site]):
     """The layout's fold: a site per node, module names by namespace, shapes and parameters."""
 
     def __init__(self, result: Layout) -> None:
+        super().__init__()
         self.result = result
         self.spaces = [_Namespace("", 0)]
-        self.open: list[Site] = []
-        self.heads = 0  # auxiliary heads around the node entered
 
-    def enter(self, node: Node, path: str, x: Shape) -> None:
+    def site(self, node: Node, path: str, x: Shape) -> Site:
         ns = self.spaces[-1]
-        self.heads += isinstance(node, Aux)
         if node.CONTAINER and node.name is None:
             if node.expect is not None:
                 raise SpecError(path + ".expect", "an expected shape needs a named node (give it a name)")
@@ -144,9 +141,14 @@ class _Place(Fold[Shape]):
                 self.spaces.append(_Namespace(site.module, ns.depth + 1))
             else:
                 _check_values(node, path)
-        site.training_only = self.heads > 0
+        site.training_only = self.in_head
         self.result.sites.append(site)
-        self.open.append(site)
+        return site
+
+    def close(self, node: Node, site: Site, y: Shape) -> None:
+        site.out_shape = y
+        if node.CONTAINER:
+            self.spaces.pop()
 
     def leaf(self, node: Node, path: str, x: Shape) -> Shape:
         out, self.open[-1].params = LEAF_RULES[type(node)](node, path, x)
@@ -154,13 +156,6 @@ class _Place(Fold[Shape]):
 
     def join(self, node: Node, path: str, x: Shape, how: str, outs: list[tuple[Branch, Shape]]) -> Shape:
         return JOIN_RULES[how](node, path, outs)
-
-    def leave(self, node: Node, path: str, x: Shape, y: Shape, passthrough: bool) -> Shape:
-        self.open.pop().out_shape = y
-        if node.CONTAINER:
-            self.spaces.pop()
-        self.heads -= isinstance(node, Aux)
-        return x if passthrough else y
 
 
 # ---------------------------------------------------------------- helpers
