@@ -194,8 +194,7 @@ def _trace(resolved: Target, sources: dict[str, Any], batch: int, device: str | 
             raise
         _require_memory(exc, resolved.name, reason)
     result = _traced(resolved, sources, batch, _device("cpu"), train, dtype, convention)
-    result.notes.insert(0, f"traced on cpu: the model cannot run on the meta device ({reason}); "
-                           "--device meta makes that an error")
+    result.cpu_reason = reason
     return result
 
 

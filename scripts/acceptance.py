@@ -79,6 +79,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import archscope  # noqa: E402
 from archscope.report.dot import render_dot  # noqa: E402
+from archscope.report.footer import notes  # noqa: E402
 from archscope.tracer.dataflow import recording  # noqa: E402
 
 FAMILIES = ("torchvision", "timm", "transformers")
@@ -228,7 +229,7 @@ def run_case(case: Case, limit: int) -> Result:
     try:
         given = case.trace_kwargs()
         t = archscope.trace(target, **given)
-        r.device, r.notes = str(t.device), list(t.notes)
+        r.device, r.notes = str(t.device), notes(t)
         r.inputs, r.input_source = describe_inputs(t), t.inputs.source
         r.params, r.macs = t.totals.params, t.totals.macs
         r.macs_by_category, r.not_counted = dict(t.macs_by_category), dict(t.not_counted)

@@ -21,6 +21,7 @@ import archscope
 from archscope import zoo
 from archscope.builder import resolve
 from archscope.errors import UsageError
+from archscope.report.footer import notes
 from archscope.spec.inputs import FLOAT_DTYPES, single_input
 from archscope.tracer.conventions import CONVENTIONS, Convention, addmm_macs, elementwise, register_convention
 from archscope.tracer.hooks import trace_module
@@ -171,7 +172,7 @@ def test_modules_called_twice_cost_twice_and_tied_weights_count_once() -> None:
     assert t.totals.params == 20 * 20 + 20 + 20  # one weight, two biases
     calls = [(r.name, r.call, r.params, r.macs) for r in t.layers if r.depth == 1]
     assert calls == [("enc", 1, 420, 2000), ("enc", 2, 0, 2000), ("dec", 1, 20, 2000)]
-    assert any("tied" in n for n in t.notes) and any("more than once" in n for n in t.notes)
+    assert any("tied" in n for n in notes(t)) and any("more than once" in n for n in notes(t))
 
 
 def test_per_layer_macs_sum_to_the_total_and_nest() -> None:

@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 import archscope
 from archscope.cli.main import app
 from archscope.errors import ArchscopeError, ModelLoadError, ShapeError, UsageError
+from archscope.report.footer import notes
 from archscope.snapshot import files
 from archscope.spec.inputs import Input, Inputs, from_json, from_sizes, parse_input, signature, to_json
 
@@ -264,7 +265,7 @@ class NeedsData(nn.Module):
 def test_a_model_that_needs_data_is_traced_on_cpu_and_says_so() -> None:
     t = archscope.trace(NeedsData(), input_size=(4,), batch=2)
     assert t.device == "cpu" and t.totals.macs == 2 * 4 * 3
-    assert "traced on cpu: the model cannot run on the meta device" in t.notes[0]
+    assert "traced on cpu: the model cannot run on the meta device" in notes(t)[0]
     with pytest.raises(ShapeError, match="use --device cpu"):
         archscope.trace(NeedsData(), input_size=(4,), device="meta")
 

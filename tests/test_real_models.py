@@ -38,6 +38,7 @@ import archscope
 from archscope.cli.main import app
 from archscope.errors import ArchscopeError
 from archscope.report.dot import render_dot
+from archscope.report.footer import notes
 from archscope.tracer.dataflow import recording
 from archscope.tracer.flow import FlowGraph
 from archscope.tracer.records import Trace
@@ -230,8 +231,8 @@ needs_data = pytest.mark.parametrize("case", NEEDS_DATA, ids=[c.attr for c in NE
 def test_a_model_that_needs_data_is_traced_on_cpu_with_a_note_api(case: NeedsData) -> None:
     t = archscope.trace(f"{KINDS}:{case.attr}", input_size=(case.features,), batch=2)
     assert t.device == "cpu"
-    assert t.notes and t.notes[0].startswith("traced on cpu"), t.notes
-    assert "cannot run on the meta device" in t.notes[0] and "--device meta" in t.notes[0]
+    assert notes(t) and notes(t)[0].startswith("traced on cpu"), notes(t)
+    assert "cannot run on the meta device" in notes(t)[0] and "--device meta" in notes(t)[0]
     assert (t.totals.macs, t.totals.params, t.output_shapes) == (2 * case.macs, case.params, [(2, case.out)])
 
 
@@ -243,7 +244,7 @@ def test_an_instance_that_needs_data_api(case: NeedsData) -> None:
     assert t.device == ("meta" if case.stage == "init" else "cpu")
     assert (t.totals.macs, t.totals.params) == (3 * case.macs, case.params)
     if case.stage == "forward":
-        assert t.notes[0].startswith("traced on cpu")
+        assert notes(t)[0].startswith("traced on cpu")
 
 
 @needs_data

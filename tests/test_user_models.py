@@ -17,6 +17,7 @@ from torch import nn
 import archscope
 from archscope.builder import resolve
 from archscope.report import render_json
+from archscope.report.footer import notes
 
 ROOT = Path(__file__).resolve().parent.parent
 MYNET = ROOT / "docs" / "examples" / "mynet.py"
@@ -85,7 +86,7 @@ def test_module_called_twice_counts_params_once_and_shows_both_calls() -> None:
     calls = [r for r in trace.layers if r.name == "act"]
     assert [r.call for r in calls] == [1, 2]
     assert trace.totals.params == sum(p.numel() for p in Branchy().parameters())
-    assert any("act is called more than once" in n for n in trace.notes)
+    assert any("act is called more than once" in n for n in notes(trace))
 
 
 @pytest.mark.parametrize("text", [f"{MYNET}:Net", f"{MYNET}:build_net"])

@@ -73,6 +73,7 @@ def graph(
     from archscope.cli.output import emit
     from archscope.fileio import check_writable, write_atomic
     from archscope.report.dot import render_dot
+    from archscope.report.footer import cpu_note
     from archscope.tracer.dataflow import recording
 
     if output:
@@ -81,9 +82,8 @@ def graph(
     with recording() as flow:
         result = trace(model, batch=batch, device=device, analytic=False,  # the spec shortcut has no dataflow
                        **fed(input, inputs_from, batch_dim))
-    for note in result.notes:
-        if note.startswith("traced on cpu"):  # the diagram is the same; where it came from is said
-            typer.echo(f"archscope: note: {note}", err=True)
+    if result.cpu_reason:  # the diagram is the same; where it came from is said
+        typer.echo(f"archscope: note: {cpu_note(result)}", err=True)
     text = render_dot(flow.graph(result), depth=depth, fold_blocks=not expand, rankdir=rankdir.value)
     if kind == "dot":
         emit(text, output)

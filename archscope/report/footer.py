@@ -31,7 +31,7 @@ def footer_lines(trace: Trace, flops: bool = False) -> list[str]:
     for name, params in trace.not_run:
         lines.append(f"not run in {trace.mode} mode: {name} ({units.count(params)} params, "
                      "included in the totals)")
-    lines += sorted(set(trace.notes), key=trace.notes.index)
+    lines += notes(trace)
     summary = check_summary(trace)
     if summary:
         lines.append(summary)
@@ -44,3 +44,21 @@ def cost_line(trace: Trace, flops: bool) -> str:
     if flops:
         return f"Total FLOPs: {units.short(2 * macs)} ({units.count(2 * macs)}; FLOPs = 2 × MACs)"
     return f"Total MACs: {units.short(macs)} ({units.count(macs)})"
+
+
+def notes(trace: Trace) -> list[str]:
+    """What a reader should know about how the numbers came about: where the model ran,
+    weights shared between modules, modules called more than once."""
+    out = [cpu_note(trace)] if trace.cpu_reason else []
+    out += list(dict.fromkeys(f"tied weights: {p} is {owner} (counted once)" for p, owner in trace.tied))
+    again = [name or "the model" for name in trace.called_again]
+    if again:
+        some = ", ".join(again[:3]) + (f" and {len(again) - 3} more" if len(again) > 3 else "")
+        out.append(f"{some} {'is' if len(again) == 1 else 'are'} called more than once: "
+                   "parameters are counted once, every call is shown")
+    return out
+
+
+def cpu_note(trace: Trace) -> str:
+    return (f"traced on cpu: the model cannot run on the meta device ({trace.cpu_reason}); "
+            "--device meta makes that an error")

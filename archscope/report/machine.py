@@ -46,7 +46,7 @@ from typing import Any
 from archscope import __version__
 from archscope.report import units
 from archscope.report.columns import NONE, Additions
-from archscope.report.footer import footer_lines
+from archscope.report.footer import footer_lines, notes
 from archscope.report.rows import ROOT_LABEL, shown_macs, shown_params, visible
 from archscope.spec.inputs import to_json as inputs_json
 from archscope.tracer.records import LayerRecord, Trace
@@ -73,7 +73,7 @@ def to_json_data(trace: Trace, depth: int | None = None, extra: Additions = NONE
                          "mismatched": len(trace.mismatches)},
         "not_run": [{"name": n, "params": p} for n, p in trace.not_run],
         "unchecked": trace.unchecked,
-        "notes": sorted(set(trace.notes), key=trace.notes.index),
+        "notes": notes(trace),
         "layers": [_layer(r, extra) for r in (trace.layers if depth is None else visible(trace, depth))],
     }
     data.update(extra.data)

@@ -240,7 +240,7 @@ def _attribute_params(model: nn.Module, trace: Trace) -> None:
             full = f"{mname}.{pname}" if mname else pname
             if id(p) in owner:
                 tied.append(f"{pname} = {owner[id(p)]}")
-                trace.notes.append(f"tied weights: {full} is {owner[id(p)]} (counted once)")
+                trace.tied.append((full, owner[id(p)]))
                 continue
             owner[id(p)] = full
             total += p.numel()
@@ -254,18 +254,13 @@ def _attribute_params(model: nn.Module, trace: Trace) -> None:
                 break
             node = _parent(node)
     called = set()
-    again: list[str] = []
     for rec in trace.layers:
         rec.params_total = subtree.get(rec.name, 0)
         if rec.call == 1:
             rec.params, rec.trainable_params, rec.buffers, rec.tied = own.get(rec.name, (0, 0, 0, []))
             called.add(rec.name)
         elif rec.call == 2:
-            again.append(rec.name or "the model")
-    if again:
-        some = ", ".join(again[:3]) + (f" and {len(again) - 3} more" if len(again) > 3 else "")
-        trace.notes.append(f"{some} {'is' if len(again) == 1 else 'are'} called more than once: "
-                           "parameters are counted once, every call is shown")
+            trace.called_again.append(rec.name)
     # the topmost modules that never ran (e.g. an auxiliary head in eval mode)
     # (a container that is never called itself, a ModuleList looped over, did run if its layers did)
     ran = {prefix for name in called for prefix in _prefixes(name)}

@@ -71,7 +71,9 @@ class Trace:
     reference_input: Shape | None = None
     not_run: list[tuple[str, int]] = field(default_factory=list)  # (module, params) never called
     unchecked: list[str] = field(default_factory=list)  # expectations on modules that never ran
-    notes: list[str] = field(default_factory=list)  # tied weights, modules called twice
+    tied: list[tuple[str, str]] = field(default_factory=list)  # (parameter, the one it is): counted once
+    called_again: list[str] = field(default_factory=list)  # modules called more than once ("" the model)
+    cpu_reason: str = ""  # why it was traced on the CPU: it cannot run on the meta device
     convention: str = ""
     convention_text: str = ""
     macs_by_category: dict[str, int] = field(default_factory=dict)
