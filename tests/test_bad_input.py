@@ -52,6 +52,7 @@ import torch  # noqa: F401  (imported before pytester's inline runs, which resto
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_limits import billion_laughs  # tests/, on pytest's path
 from torch import nn
 from typer.testing import CliRunner
 
@@ -128,15 +129,6 @@ def _residual_chain(depth: int) -> Any:
     return [node]
 
 
-def _lol() -> str:
-    """A YAML "billion laughs": 9 levels of 9 aliases each, 9⁹ strings when expanded."""
-    text, prev = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n', "a"
-    for name in "bcdefghi":
-        text += f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]\n"
-        prev = name
-    return "name: x\ninput: [3, 8, 8]\nlayers: []\n" + text
-
-
 HUGE_PY = '''\
 from torch import nn
 
@@ -192,7 +184,7 @@ FILES: dict[str, Callable[[], str | bytes | Link | Fifo]] = {
     "deep200.json": lambda: '{"name": "x", "input": [3, 8, 8], "layers": ' + "[" * 200 + "]" * 200 + "}",
     "res400.json": lambda: _spec(_residual_chain(400)),
     "res30.json": lambda: _spec(_residual_chain(30)),  # as deep as the depth limit lets residuals nest
-    "lol.yaml": _lol,
+    "lol.yaml": billion_laughs,
     "wide.json": lambda: _spec([{"type": "act", "fn": "relu"}] * 100_000),
     "fifo.yaml": Fifo,
     "zero.yaml": lambda: Link("/dev/zero"),

@@ -43,13 +43,14 @@ def check(
 
     if not paths and not zoo:
         raise UsageError("nothing to check: give snapshot directories or files, or --zoo")
+    found = snapshot_paths(paths) if paths else []
     if junit_xml:
-        check_writable(junit_xml, reads=snapshot_paths(paths) if paths else ())
+        check_writable(junit_xml, reads=found)
     results = []
-    total = (len(snapshot_paths(paths)) if paths else 0) + (len(zoo_models.names()) if zoo else 0)
+    total = len(found) + (len(zoo_models.names()) if zoo else 0)
     with _progress(total) as advance:
-        if paths:
-            results += check_snapshots(paths, update=update, progress=advance)
+        if found:
+            results += check_snapshots(found, update=update, progress=advance)
         if zoo:
             results += check_zoo(progress=advance)
     emit(CHECK_FORMATS[fmt.value](results), None)
