@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from archscope.tracer.training import Training
+
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
@@ -26,14 +28,15 @@ def build(name: str, device: str = "cpu") -> nn.Module:
 def trace(target: Any, input_size: Any = None, batch: int = 1, device: str | None = None,
           train: bool = False, convention: str = "torchvision", dtype: str = "float32",
           analytic: bool = True, *, input_data: Any = None, dtypes: Any = None, batch_dim: int | None = 0,
-          inputs_from: str | None = None) -> Trace:
+          inputs_from: str | None = None, training: Training | None = None) -> Trace:
     """Trace a zoo name, spec file, import path or ``nn.Module``; see :func:`archscope.api.trace`
-    (keyword arguments ``input_data``, ``dtypes``, ``batch_dim``, ``inputs_from`` say what it is fed)."""
+    (keyword arguments ``input_data``, ``dtypes``, ``batch_dim``, ``inputs_from`` say what it is fed;
+    ``training=archscope.Training(optimizer="adamw")`` prices a whole training step)."""
     from archscope.api import trace as _trace
 
     return _trace(target, input_size=input_size, batch=batch, device=device, train=train,
                   convention=convention, dtype=dtype, analytic=analytic, input_data=input_data, dtypes=dtypes,
-                  batch_dim=batch_dim, inputs_from=inputs_from)
+                  batch_dim=batch_dim, inputs_from=inputs_from, training=training)
 
 
 def list_models(pattern: str | None = None) -> list[str]:
@@ -43,4 +46,4 @@ def list_models(pattern: str | None = None) -> list[str]:
     return zoo.names(pattern)
 
 
-__all__ = ["__version__", "build", "list_models", "trace"]
+__all__ = ["Training", "__version__", "build", "list_models", "trace"]

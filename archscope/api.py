@@ -20,6 +20,7 @@ from archscope.spec.nodes import Model
 from archscope.tracer import conventions
 from archscope.tracer.analytic import analytic_trace
 from archscope.tracer.records import Trace
+from archscope.tracer.training import Training
 
 if TYPE_CHECKING:  # torch is imported only when a model is built or run: zoo summaries need none
     import torch
@@ -119,7 +120,7 @@ CONVENTIONS = conventions.CONVENTIONS  # the registry itself (no torch): registe
 def trace(target: str | nn.Module, input_size: Any = None, batch: int = 1, device: str | None = None,
           train: bool = False, convention: str = "torchvision", dtype: str = "float32",
           analytic: bool = True, *, input_data: Any = None, dtypes: Any = None, batch_dim: int | None = 0,
-          inputs_from: str | None = None) -> Trace:
+          inputs_from: str | None = None, training: Training | None = None) -> Trace:
     """Trace one forward pass: shapes, parameters, MACs and memory; expectations checked.
 
     ``target`` is a zoo name, a spec file, ``package.module:attr``, ``file.py:attr`` or an
@@ -138,13 +139,19 @@ def trace(target: str | nn.Module, input_size: Any = None, batch: int = 1, devic
     file in eval mode under the torchvision convention, fed one image, is computed from its
     spec without running torch (:mod:`archscope.tracer.analytic`, tested equal to the traced
     numbers); ``analytic=False`` runs the hook tracer anyway.
+    ``training`` (a :class:`~archscope.tracer.training.Training`) prices a whole training
+    step in train mode: backward MACs per layer, saved tensors, gradients, optimizer state
+    and the peak (``Trace.step``; docs/training.md).
     """
     _check_arguments(convention, dtype, batch, train, analytic, inputs_from)
+    if training is not None and not isinstance(training, Training):
+        raise TypeError(f"training must be an archscope.Training, got {echo(training)}")
+    train = train or training is not None
     resolved = _target(target)
     sources = dict(input_size=input_size, dtypes=dtypes, batch_dim=batch_dim, input_data=input_data,
                    inputs_from=inputs_from)
     try:
-        return _trace(resolved, sources, batch, device, train, convention, dtype, analytic)
+        return _trace(resolved, sources, batch, device, train, convention, dtype, analytic, training)
     except ShapeError as exc:  # say what the smallest input is (docs/analysis.md)
         better = with_least_input(exc, resolved, sources, train)
         if better is exc:
@@ -168,7 +175,7 @@ def _check_arguments(convention: str, dtype: str, batch: int, train: bool, analy
 
 
 def _trace(resolved: Target, sources: dict[str, Any], batch: int, device: str | None, train: bool,
-           convention: str, dtype: str, analytic: bool) -> Trace:
+           convention: str, dtype: str, analytic: bool, training: Training | None = None) -> Trace:
     """:func:`trace` of a resolved target: the computed trace where it applies, else meta,
     else the CPU when the model cannot run on meta (said in a note)."""
     if resolved.spec is not None:
@@ -179,7 +186,7 @@ def _trace(resolved: Target, sources: dict[str, Any], batch: int, device: str | 
                 return computed
     if device is not None:
         try:
-            return _traced(resolved, sources, batch, _device(device), train, dtype, convention)
+            return _traced(resolved, sources, batch, _device(device), train, dtype, convention, training)
         except (ShapeError, ModelLoadError) as exc:
             reason = meta_unsupported(exc) if _device(device).type == "meta" else None
             if reason is None:
@@ -187,13 +194,13 @@ def _trace(resolved: Target, sources: dict[str, Any], batch: int, device: str | 
             raise type(exc)(f"{exc}. The model cannot run on the meta device ({reason}): use --device cpu "
                             "(device='cpu'), or leave --device out to fall back to the CPU by itself") from exc
     try:
-        return _traced(resolved, sources, batch, _device("meta"), train, dtype, convention)
+        return _traced(resolved, sources, batch, _device("meta"), train, dtype, convention, training)
     except (ShapeError, ModelLoadError) as exc:
         reason = meta_unsupported(exc)
         if reason is None:
             raise
         _require_memory(exc, resolved.name, reason)
-    result = _traced(resolved, sources, batch, _device("cpu"), train, dtype, convention)
+    result = _traced(resolved, sources, batch, _device("cpu"), train, dtype, convention, training)
     result.cpu_reason = reason
     return result
 
@@ -259,7 +266,7 @@ def available_memory() -> int | None:
 
 
 def _traced(resolved: Target, sources: dict[str, Any], batch: int, device: torch.device, train: bool,
-            dtype: str, convention: str) -> Trace:
+            dtype: str, convention: str, training: Training | None = None) -> Trace:
     import torch
 
     from archscope.tracer.hooks import trace_module
@@ -274,7 +281,7 @@ def _traced(resolved: Target, sources: dict[str, Any], batch: int, device: torch
     expectations = layout(resolved.spec).expectations() if resolved.spec is not None else {}
     return trace_module(module, inputs, batch=batch, name=resolved.name, expectations=expectations,
                         reference_input=resolved.reference_input, train=train, dtype=getattr(torch, dtype),
-                        convention=convention)
+                        convention=convention, training=training)
 
 
 _META_WORDS = ("meta tensor", "meta kernel", "meta device", "device meta", "data-dependent", "data dependent",

@@ -18,7 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-Handle = Callable[[tuple[Any, ...], dict[str, Any], Any], int]
+# A handle prices one operator from its arguments and output: MACs, or one figure per output
+# for an operator that makes several gradients at once (``convolution_backward``).
+Handle = Callable[[tuple[Any, ...], dict[str, Any], Any], "int | tuple[int, ...]"]
 
 
 def _shape(t: Any) -> tuple[int, ...]:
@@ -56,6 +58,25 @@ def packed_conv_macs(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) ->
 
 def packed_linear_macs(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int:
     return _numel(out) * _shape(_unpacked(args[1], "linear"))[1]
+
+
+def conv_backward_macs(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tuple[int, ...]:
+    """``convolution_backward``: each gradient it is asked for (``output_mask``: input,
+    weight, bias) costs the forward convolution's MACs; the bias gradient is a sum, not counted."""
+    grad_output, x, weight = args[0], args[1], args[2]
+    transposed = bool(args[7]) if len(args) > 7 else False
+    mask = args[10] if len(args) > 10 else kwargs.get("output_mask", (True, True, True))
+    forward = (_numel(x) if transposed else _numel(grad_output)) * math.prod(_shape(weight)[1:])
+    return (forward if mask[0] else 0, forward if mask[1] else 0, 0)
+
+
+def sdpa_backward_macs(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int:
+    """A fused attention's backward, as ``FlopCounterMode`` counts it: the scores recomputed
+    (L×S×E), then the gradients of the probabilities (L×S×Ev), V (S×L×Ev), Q (L×S×E) and K (S×L×E)."""
+    q, k, v = args[1], args[2], args[3]
+    *batch, length, e = _shape(q)
+    source = _shape(k)[-2]
+    return math.prod(batch) * length * source * (3 * e + 2 * _shape(v)[-1])
 
 
 def mm_macs(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int:
@@ -164,6 +185,10 @@ _ops("matmul", "mm", handle=mm_macs)
 _ops("matmul", "addmm", handle=addmm_macs)
 _ops("matmul", "bmm", handle=bmm_macs)
 _ops("matmul", "baddbmm", handle=baddbmm_macs)
+_ops("conv", "convolution_backward", handle=conv_backward_macs)
+_ops("attention", "_scaled_dot_product_flash_attention_for_cpu_backward",
+     "_scaled_dot_product_flash_attention_backward", "_scaled_dot_product_efficient_attention_backward",
+     "_scaled_dot_product_cudnn_attention_backward", handle=sdpa_backward_macs)
 _ops("attention", "_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_flash_attention",
      "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
      "_scaled_dot_product_fused_attention_overrideable", handle=sdpa_macs)
@@ -183,6 +208,21 @@ _ops("elementwise", "add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", 
 _ops("reduction", "mean", "sum", "amax", "amin", "max", "min", "var", "std", "var_mean", "norm",
      "linalg_vector_norm", "argmax", "argmin", "cumsum", "logsumexp")
 _ops("dropout", "native_dropout", "dropout", "bernoulli", "bernoulli_", "feature_dropout")
+# the backward pass's own operators (a training step): one per output element under ``full``
+_ops("norm", "native_batch_norm_backward", "native_layer_norm_backward", "native_group_norm_backward",
+     "batch_norm_backward")
+_ops("activation", "threshold_backward", "gelu_backward", "silu_backward", "hardswish_backward",
+     "hardsigmoid_backward", "sigmoid_backward", "tanh_backward", "hardtanh_backward", "leaky_relu_backward",
+     "elu_backward", "_softmax_backward_data", "_log_softmax_backward_data")
+_ops("pool", "max_pool2d_with_indices_backward", "avg_pool2d_backward", "_adaptive_avg_pool2d_backward",
+     "adaptive_max_pool2d_backward", "max_pool3d_with_indices_backward", "avg_pool3d_backward",
+     "_adaptive_avg_pool3d_backward", "upsample_nearest2d_backward", "upsample_bilinear2d_backward",
+     "grid_sampler_2d_backward")
+_ops("dropout", "native_dropout_backward")
+_ops("elementwise", "embedding_dense_backward", "index_add", "index_add_", "scatter_add", "scatter_add_",
+     "index_put", "index_put_", "_index_put_impl_", "masked_scatter", "sgn", "sign", "rsub")
+_ops("free", "select_backward", "slice_backward", "as_strided_scatter", "select_scatter", "slice_scatter",
+     "new_empty_strided", "_unsafe_index_put", "expand_copy", "squeeze_copy", "unsqueeze_copy")
 _ops("conv", *(f"quantized::conv{n}d{relu}" for n in (1, 2, 3) for relu in ("", "_relu")), handle=packed_conv_macs)
 _ops("linear", "quantized::linear", "quantized::linear_relu", "quantized::linear_dynamic", handle=packed_linear_macs)
 _ops("elementwise", "quantized::add", "quantized::add_relu", "quantized::mul", "quantized::mul_relu",

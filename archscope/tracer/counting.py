@@ -26,25 +26,29 @@ from archscope.tracer.conventions import CATEGORIES, Convention
 class OpCounter(TorchDispatchMode):
     """Prices every aten operator that runs and hands the cost to ``on_cost``.
 
-    ``on_cost(op, category, cost)`` is called for every operator the convention prices
-    (``op`` its packet name, ``quantized::`` for other namespaces); operators with no
+    ``on_cost(op, category, cost, out)`` is called for every operator the convention prices
+    (``op`` its packet name, ``quantized::`` for other namespaces; ``cost`` MACs, or one figure
+    per output, see :data:`~archscope.tracer.conventions.Handle`); operators with no
     category are tallied in ``not_counted``. ``context()`` returns the module running now
     (or None): a matmul inside an ``nn.Linear`` (or a subclass) is ``linear``, and the
     ``mean`` an ``nn.AdaptiveAvgPool2d`` (or a subclass) lowers to is that pool.
     """
 
-    def __init__(self, convention: Convention, on_cost: Callable[[str, str, int], None],
-                 context: Callable[[], nn.Module | None]) -> None:
+    def __init__(self, convention: Convention, on_cost: Callable[[str, str, int | tuple[int, ...], Any], None],
+                 context: Callable[[], nn.Module | None], observe: Callable[[Any], None] | None = None) -> None:
         super().__init__()
         self.convention = convention
         self.on_cost = on_cost
         self.context = context  # the module running now (for linear vs matmul, pool vs mean)
+        self.observe = observe  # sees every operator's output (a training step's memory)
         self.not_counted: Counter[str] = Counter()
 
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (),
                            kwargs: dict[str, Any] | None = None) -> Any:
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
+        if self.observe is not None:
+            self.observe(out)
         op = func._overloadpacket.__name__
         namespace = getattr(func, "namespace", "aten")
         if namespace != "aten":
@@ -60,5 +64,6 @@ class OpCounter(TorchDispatchMode):
             op, category = "_adaptive_avg_pool2d", "pool"
         handle = self.convention.handle_for(op, category)
         if handle is not None:
-            self.on_cost(op, category, int(handle(args, kwargs, out)))
+            cost = handle(args, kwargs, out)
+            self.on_cost(op, category, tuple(map(int, cost)) if isinstance(cost, tuple) else int(cost), out)
         return out

@@ -9,7 +9,7 @@ runs under ``torch.no_grad()``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import torch
@@ -21,6 +21,7 @@ from archscope.errors import USER_CODE_ERRORS, ShapeError, one_line
 from archscope.spec.expect import Expect
 from archscope.spec.inputs import Inputs, describe_all, fmt_shape
 from archscope.tracer import warmup
+from archscope.tracer.backward import StepTracker
 from archscope.tracer.conventions import CONVENTIONS, Convention, recurrent_cost
 from archscope.tracer.counting import OpCounter
 from archscope.tracer.records import (
@@ -31,6 +32,7 @@ from archscope.tracer.records import (
     add_inclusive_macs,
     check_expectations,
 )
+from archscope.tracer.training import Training
 
 
 def shapes_of(value: Any) -> list[Shape]:
@@ -66,9 +68,14 @@ class _Recorder:
         self.stack: list[int] = []  # indices of the calls under way, innermost last
         self.by_category: dict[str, int] = {}
         self.unattributed = 0
+        self.step: StepTracker | None = None  # a training step's backward half
 
     def pre(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         name = self.names[id(module)]
+        if self.step is not None:
+            if self.step.in_backward:  # a checkpointed module run again: counted as recompute, not recorded
+                return
+            self.step.entered(args, kwargs, self.stack[-1] if self.stack else None)
         call = self.calls[id(module)] = self.calls.get(id(module), 0) + 1
         rec = LayerRecord(name=name, type=module._get_name(), depth=name.count(".") + 1 if name else 0,
                           call=call, input_shapes=shapes_of((args, kwargs)), is_leaf=not module._modules,
@@ -78,18 +85,28 @@ class _Recorder:
         self.recurrent += isinstance(module, nn.RNNBase)
 
     def post(self, module: nn.Module, args: Any, output: Any) -> None:
+        if self.step is not None and self.step.in_backward:
+            return
         if isinstance(module, nn.RNNBase):
             self.recurrent -= 1
             for category, cost in recurrent_cost(module, args[0] if args else None).items():
                 if self.convention.counts(category):
                     self.charge("", category, cost, formula=True)
-        rec = self.records[self.stack.pop()]
+        index = self.stack.pop()
+        rec = self.records[index]
         rec.output_shapes = shapes_of(output)
         rec.output_bytes = _nbytes(output)
+        if self.step is not None:
+            self.step.left(output, index)
 
-    def charge(self, op: str, category: str, cost: int, formula: bool = False) -> None:
+    def charge(self, op: str, category: str, cost: int | tuple[int, ...], out: Any = None,
+               formula: bool = False) -> None:
+        if self.step is not None and self.step.in_backward:
+            self.step.charge(op, category, cost, out)
+            return
         if self.recurrent and not formula:
             return
+        cost = sum(cost) if isinstance(cost, tuple) else cost
         self.by_category[category] = self.by_category.get(category, 0) + cost
         if self.stack:
             self.records[self.stack[-1]].macs += cost
@@ -97,16 +114,25 @@ class _Recorder:
             self.unattributed += cost
 
     def running_module(self) -> nn.Module | None:
-        """The innermost module under way (the counter decides linear vs matmul by its class)."""
-        return self.modules[self.records[self.stack[-1]].name] if self.stack else None
+        """The innermost module under way (the counter decides linear vs matmul by its class);
+        in backward, the module whose autograd node is running."""
+        if self.step is not None and self.step.in_backward:
+            index = self.step.node_record()
+            return self.modules[self.records[index].name] if index is not None else None
+        rec = self.innermost()
+        return self.modules[rec.name] if rec is not None else None
+
+    def innermost(self) -> LayerRecord | None:
+        return self.records[self.stack[-1]] if self.stack else None
 
     def failing(self) -> LayerRecord | None:
         return self.records[self.stack[-1]] if self.stack else None
 
 
 @contextmanager
-def hooked(model: nn.Module, recorder: _Recorder, train: bool = False) -> Iterator[None]:
-    """Hooks on every module and the requested mode, undone whatever happens."""
+def hooked(model: nn.Module, recorder: _Recorder, train: bool = False, grad: bool = False) -> Iterator[None]:
+    """Hooks on every module and the requested mode, undone whatever happens; autograd off
+    unless ``grad`` (a training step)."""
     # NOTE: torch's attention "fast path" (eval mode, no grad) packs a padded batch into a
     # nested tensor and runs fused kernels: no meta kernels, no sizes for the hooks, and the
     # padded positions skipped. It is turned off while tracing, so the dense computation
@@ -120,7 +146,7 @@ def hooked(model: nn.Module, recorder: _Recorder, train: bool = False) -> Iterat
             handles.append(m.register_forward_hook(recorder.post))
         model.train(train)
         torch.backends.mha.set_fastpath_enabled(False)
-        with torch.no_grad():
+        with torch.set_grad_enabled(grad):
             yield
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
@@ -133,10 +159,12 @@ def hooked(model: nn.Module, recorder: _Recorder, train: bool = False) -> Iterat
 def trace_module(model: nn.Module, inputs: Inputs, *, batch: int = 1, name: str = "model",
                  expectations: Mapping[str, Expect] | None = None,
                  reference_input: tuple[int, ...] | None = None, train: bool = False,
-                 dtype: torch.dtype = torch.float32, convention: str = "torchvision") -> Trace:
+                 dtype: torch.dtype = torch.float32, convention: str = "torchvision",
+                 training: Training | None = None) -> Trace:
     """Run one forward pass of ``model`` on ``inputs`` (zeros of each input's shape and dtype,
     or the user's own tensors); record every module call and price every operator by
-    ``convention`` (see :mod:`archscope.tracer.conventions`)."""
+    ``convention`` (see :mod:`archscope.tracer.conventions`). With ``training``, in train
+    mode with autograd on, followed by a backward pass (:mod:`archscope.tracer.backward`)."""
     warmup.skip_dynamo_import()  # a no-op unless the command line allowed it
     device = _device_of(model)
     inputs = inputs.with_dtype(str(dtype).removeprefix("torch."))
@@ -148,13 +176,23 @@ def trace_module(model: nn.Module, inputs: Inputs, *, batch: int = 1, name: str 
         observe(labelled(inputs, args, kwargs, batch))
     rules = CONVENTIONS[convention]
     recorder = _Recorder(model, rules)
-    counter = OpCounter(rules, recorder.charge, recorder.running_module)
-    with hooked(model, recorder, train):
+    step = recorder.step = StepTracker(model, recorder, training) if training is not None else None
+    train = train or step is not None
+    counter = OpCounter(rules, recorder.charge, recorder.running_module, step.observe if step else None)
+    with hooked(model, recorder, train, grad=step is not None):
         try:
-            with counter:
+            with counter, step.forward() if step else nullcontext():
+                if step is not None:
+                    step.observe([t for _, t in tensors_in((args, kwargs))])
                 out = model(*args, **kwargs)
         except USER_CODE_ERRORS as exc:  # noqa: BLE001 (the failing layer is reported, not the traceback)
             raise _shape_error(exc, recorder, name, model, inputs, batch) from exc
+        if step is not None:
+            try:
+                with counter:
+                    step.backward(out)
+            except USER_CODE_ERRORS as exc:  # noqa: BLE001
+                raise _backward_error(exc, recorder, step, name, inputs, batch) from exc
     recorder.records = with_uncalled_containers(model, recorder.records)
     add_inclusive_macs(recorder.records)
     totals = _totals(model)
@@ -167,6 +205,9 @@ def trace_module(model: nn.Module, inputs: Inputs, *, batch: int = 1, name: str 
                   convention=rules.name, convention_text=rules.description,
                   macs_by_category=dict(sorted(recorder.by_category.items(), key=lambda kv: -kv[1])),
                   not_counted=dict(counter.not_counted.most_common()))
+    if step is not None:
+        step.cost.forward_macs = totals.macs
+        trace.step = step.cost
     _attribute_params(model, trace)
     check_expectations(trace, expectations or {})
     return trace
@@ -265,6 +306,14 @@ def _attribute_params(model: nn.Module, trace: Trace) -> None:
     # (a container that is never called itself, a ModuleList looped over, did run if its layers did)
     ran = {prefix for name in called for prefix in _prefixes(name)}
     trace.not_run = [(n, subtree[n]) for n in own if n and n not in ran and _parent(n) in ran]
+
+
+def _backward_error(exc: BaseException, recorder: _Recorder, step: StepTracker, name: str, inputs: Inputs,
+                    batch: int) -> ShapeError:
+    last = recorder.records[step.last] if step.last is not None else None
+    after = f" (the last layer whose backward ran: {last.name or 'the model'}, {last.type})" if last else ""
+    return ShapeError(f"{name} runs forward on {describe_all(inputs, batch)} but its backward pass breaks{after}: "
+                      f"{one_line(exc, 300)}")
 
 
 def _shape_error(exc: BaseException, recorder: _Recorder, name: str, model: nn.Module, inputs: Inputs,

@@ -34,6 +34,15 @@ class LayerRecord:
     macs_total: int = 0  # this call and every call inside it
     output_bytes: int = 0
     called: bool = True  # False: a container never called itself (a ModuleList looped over), whose layers ran
+    # a training step (``Trace.step``): backward MACs run for this call's own operators, split into those
+    # that make the gradient of an input (of this call's operators) and of a parameter, and the bytes
+    # autograd saved for backward here (each storage once); ``*_total`` include the calls inside it
+    grad_input_macs: int = 0
+    grad_weight_macs: int = 0
+    saved_bytes: int = 0
+    grad_input_macs_total: int = 0
+    grad_weight_macs_total: int = 0
+    saved_bytes_total: int = 0
 
     @property
     def output_shape(self) -> Shape | None:
@@ -53,6 +62,45 @@ class Totals:
     @property
     def non_trainable_params(self) -> int:
         return self.params - self.trainable_params
+
+
+@dataclass
+class StepCost:
+    """One training step: forward, backward of the sum of the outputs, the optimizer's step.
+
+    Bytes of the whole step; ``peaks`` is the most held at once in each phase (``forward``,
+    ``backward``, ``optimizer step``): weights, buffers and optimizer state throughout,
+    plus every tensor alive then (inputs, activations, saved tensors, gradients).
+    """
+
+    optimizer: str
+    amp: str | None = None
+    frozen: int = 0  # parameters (elements) frozen by the request's patterns
+    checkpointed: list[str] = field(default_factory=list)
+    forward_macs: int = 0
+    grad_input_macs: int = 0
+    grad_weight_macs: int = 0
+    recompute_macs: int = 0  # forward operators run again in backward (checkpointed modules)
+    weight_bytes: int = 0  # parameters and buffers, as the model holds them
+    grad_bytes: int = 0  # one gradient per trainable parameter
+    optimizer_bytes: int = 0  # the optimizer's state
+    step_temporary_bytes: int = 0  # what the optimizer's step makes at once
+    saved_bytes: int = 0  # what autograd kept for backward, each storage once
+    peaks: dict[str, int] = field(default_factory=dict)
+    not_counted: dict[str, int] = field(default_factory=dict)  # backward aten op -> calls with no rule
+
+    @property
+    def backward_macs(self) -> int:
+        return self.grad_input_macs + self.grad_weight_macs + self.recompute_macs
+
+    @property
+    def step_macs(self) -> int:
+        return self.forward_macs + self.backward_macs
+
+    @property
+    def peak(self) -> tuple[str, int]:
+        """The phase with the highest peak, and that peak."""
+        return max(self.peaks.items(), key=lambda kv: kv[1]) if self.peaks else ("", 0)
 
 
 @dataclass
@@ -78,6 +126,7 @@ class Trace:
     convention_text: str = ""
     macs_by_category: dict[str, int] = field(default_factory=dict)
     not_counted: dict[str, int] = field(default_factory=dict)  # aten op -> calls with no counting rule
+    step: StepCost | None = None  # a training step's cost (``trace(..., training=...)``)
 
     @property
     def input(self) -> Shape:
@@ -95,12 +144,19 @@ class Trace:
         return [(n, c) for n, c in self.checks if not c.ok]
 
 
+INCLUSIVE = ("macs", "grad_input_macs", "grad_weight_macs", "saved_bytes")  # each has a ``_total``
+
+
 def add_inclusive_macs(records: list[LayerRecord]) -> None:
-    """``macs_total``: each call's own MACs plus everything called inside it (records in call order)."""
+    """``macs_total`` (and the other :data:`INCLUSIVE` totals): each call's own plus everything
+    called inside it (records in call order)."""
     for rec in reversed(records):
-        rec.macs_total += rec.macs
-        if rec.parent is not None:
-            records[rec.parent].macs_total += rec.macs_total
+        for name in INCLUSIVE:
+            total = getattr(rec, name + "_total") + getattr(rec, name)
+            setattr(rec, name + "_total", total)
+            if rec.parent is not None:
+                parent = records[rec.parent]
+                setattr(parent, name + "_total", getattr(parent, name + "_total") + total)
 
 
 def check_expectations(trace: Trace, expectations: Mapping[str, Expect]) -> None:
