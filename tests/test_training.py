@@ -297,7 +297,16 @@ def test_amp_keeps_float32_weights_and_state_and_halves_activations() -> None:
     assert half.step.optimizer_bytes == full.step.optimizer_bytes
     assert half.step.grad_bytes == full.step.grad_bytes
     assert half.step.saved_bytes < 0.75 * full.step.saved_bytes
-    assert half.step.step_macs == full.step.step_macs
+    # the weight gradients made in bf16 and cast back to float32 are still weight gradients
+    assert (half.step.grad_input_macs, half.step.grad_weight_macs) == (full.step.grad_input_macs,
+                                                                       full.step.grad_weight_macs)
+
+
+def test_amp_and_checkpointing_together_recompute_under_autocast() -> None:
+    both = step_of(resnet18, (3, 64, 64), 2, amp="bf16", checkpoint=["layer1"])
+    plain = step_of(resnet18, (3, 64, 64), 2)
+    assert both.step.recompute_macs == next(r.macs_total for r in both.layers if r.name == "layer1")
+    assert both.step.grad_weight_macs == plain.step.grad_weight_macs
 
 
 # ---------------------------------------------------------------- bad input
@@ -350,3 +359,30 @@ def test_a_backward_that_breaks_names_the_layer() -> None:
 def test_training_must_be_a_training() -> None:
     with pytest.raises(TypeError, match="training must be an archscope.Training"):
         archscope.trace(mlp(), [(64,)], training="adam")  # type: ignore[arg-type]
+
+
+class _DataDependentBackward(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        return x * 2
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        return grad * float(grad.abs().max().item() > 0)  # reads the data: no meta tensor can
+
+
+class _Clipped(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(8, 8), nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(_DataDependentBackward.apply(self.a(x)))
+
+
+def test_a_backward_that_cannot_run_on_meta_runs_on_the_cpu_and_says_so() -> None:
+    t = archscope.trace(_Clipped(), [(8,)], batch=4, training=Training())
+    assert t.device == "cpu" and "meta" in t.cpu_reason
+    assert (t.step.grad_input_macs, t.step.grad_weight_macs) == (4 * 8 * 2, 4 * 8 * 8 + 4 * 8 * 2)
+    with pytest.raises(ShapeError, match=r"backward pass breaks .*cannot run on the meta device .*use --device cpu"):
+        archscope.trace(_Clipped(), [(8,)], batch=4, device="meta", training=Training())

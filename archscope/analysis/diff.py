@@ -10,6 +10,11 @@ bias; :func:`attributes`), the output shapes, the parameters and the MACs are co
 
 Only leaf layers by default; with ``depth`` every module down to that depth, a
 container's parameters and MACs being those of its whole subtree.
+
+With ``training`` (a :class:`~archscope.tracer.training.Training`) both models are traced
+for a training step, and the step's totals (:data:`TRAINING`) are compared beside the
+forward ones; a snapshot side has them when it was taken with ``--training``. They are
+compared only when both sides have a step.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archscope.errors import UsageError
-from archscope.snapshot.files import inputs_of
+from archscope.snapshot.files import STEP_TOTALS, inputs_of
 from archscope.spec.inputs import Inputs, from_sizes, signature
 
 if TYPE_CHECKING:  # torch only for import-path targets
@@ -30,11 +35,15 @@ if TYPE_CHECKING:  # torch only for import-path targets
     from archscope.builder.load import Target
     from archscope.spec.nodes import Model
     from archscope.tracer.records import Trace
+    from archscope.tracer.training import Training
 
 Shape = tuple[int, ...]
 # Compared attributes, in the order they are reported. "in"/"width": input and output
 # channels (features, for a linear layer); "output": an adaptive pool's output size.
 ATTRIBUTES = ("in", "width", "kernel", "stride", "padding", "dilation", "groups", "bias", "output")
+# A training step's totals, compared when both sides have one, in the order they are reported:
+# those a snapshot taken with --training records.
+TRAINING = STEP_TOTALS
 
 
 @dataclass
@@ -69,6 +78,8 @@ class Side:
     params: int
     macs: int
     layers: list[Layer]  # every module call, the root first
+    step: dict[str, int] | None = None  # a training step's totals (TRAINING), None: a forward pass only
+    training: str = ""  # the step priced, in words ("adam, bf16"); "" with no step
 
     @property
     def input_text(self) -> str:
@@ -127,6 +138,13 @@ class ModelDiff:
         """(what, a, b): parameters, MACs, leaf layers."""
         return [("params", self.a.params, self.b.params), ("macs", self.a.macs, self.b.macs),
                 ("layers", self.a.leaves, self.b.leaves)]
+
+    @property
+    def training_totals(self) -> list[tuple[str, int, int]]:
+        """(what, a, b) of :data:`TRAINING`, when both sides priced a training step; else none."""
+        if self.a.step is None or self.b.step is None:
+            return []
+        return [(what, self.a.step[what], self.b.step[what]) for what in TRAINING]
 
     def summary(self) -> str:
         """``112 layers differ, 0 added, 0 removed; 161 aligned (161 by name)``."""
@@ -234,9 +252,11 @@ def _dims(value: Any) -> Any:
     return value  # "same", None
 
 
-def load(target: str, input_size: Any = None, batch: int = 1, convention: str = "torchvision") -> Side:
+def load(target: str, input_size: Any = None, batch: int = 1, convention: str = "torchvision",
+         training: Training | None = None) -> Side:
     """Trace ``target`` (or read its snapshot). ``input_size`` as for :func:`archscope.api.trace`;
-    None means the model's reference input (or the inputs it declares)."""
+    None means the model's reference input (or the inputs it declares). ``training``: trace
+    a training step too (a snapshot has what it was taken with)."""
     snapshot = read_snapshot(target)
     if snapshot is not None:
         return _snapshot_side(target, snapshot)
@@ -246,12 +266,17 @@ def load(target: str, input_size: Any = None, batch: int = 1, convention: str = 
     resolved = resolve(target)
     if resolved.spec is None:  # an import path: build once, read its attributes, trace it
         module = resolved.module("meta")
-        t = trace(module, input_size=input_size, batch=batch, convention=convention)
+        t = trace(module, input_size=input_size, batch=batch, convention=convention, training=training)
         attrs = module_attributes(module)
     else:
-        t = trace(target, input_size=input_size, batch=batch, convention=convention)
+        t = trace(target, input_size=input_size, batch=batch, convention=convention, training=training)
         attrs = spec_attributes(resolved.spec, tuple(t.input))
-    return _trace_side(target, resolved, t, attrs)
+    side = _trace_side(target, resolved, t, attrs)
+    if training is not None and t.step is not None:
+        from archscope.snapshot.files import request, step_totals, training_text
+
+        side.step, side.training = step_totals(t.step), training_text(request(training))
+    return side
 
 
 def _trace_side(text: str, resolved: Target, t: Trace, attrs: dict[str, dict[str, Any]]) -> Side:
@@ -281,13 +306,22 @@ def _snapshot_side(text: str, snap: dict[str, Any]) -> Side:
                             [tuple(s) for s in r["output_shapes"]],
                             r["params"] if leaf else params[name], r["macs"] if leaf else macs[name], None))
     totals = snap["totals"]
-    return Side(text, snap["name"], "snapshot", inputs_of(snap), snap["batch"], snap["convention"],
+    side = Side(text, snap["name"], "snapshot", inputs_of(snap), snap["batch"], snap["convention"],
                 snap["mode"], totals["params"], totals["macs"], layers)
+    if snap.get("training") is not None and all(k in totals for k in TRAINING):
+        from archscope.snapshot.files import training_text
+
+        side.step = {k: totals[k] for k in TRAINING}
+        side.training = training_text(snap["training"])
+    return side
 
 
-def diff_targets(a: str, b: str, input_size: Any = None, depth: int | None = None) -> ModelDiff:
+def diff_targets(a: str, b: str, input_size: Any = None, depth: int | None = None,
+                 training: Training | None = None) -> ModelDiff:
     """Load both models and compare them. ``input_size`` (``--input`` texts) applies to both;
-    by default each model has its reference input, or, lacking one, the other model's input."""
+    by default each model has its reference input, or, lacking one, the other model's input.
+    ``training``: price a training step of both too; without it, a model is traced for the
+    step a snapshot on the other side was taken with, if any."""
     snaps = {t: read_snapshot(t) for t in (a, b)}
     for text, snap in snaps.items():
         if snap is not None and input_size is not None:
@@ -301,12 +335,16 @@ def diff_targets(a: str, b: str, input_size: Any = None, depth: int | None = Non
     snapshot = next((s for s in snaps.values() if s is not None), None)
     convention = snapshot["convention"] if snapshot is not None else "torchvision"
     batch = snapshot["batch"] if snapshot is not None else 1
+    if training is None and snapshot is not None and snapshot.get("training") is not None:
+        from archscope.snapshot.files import training_of
+
+        training = training_of(snapshot)
 
     def side(text: str, other: Side | None) -> Side:
         size: Any = input_size
         if size is None and other is not None and not _has_reference(text):
-            return load(text, other.inputs, other.batch, convention)
-        return load(text, size, batch if size is None else 1, convention)
+            return load(text, other.inputs, other.batch, convention, training)
+        return load(text, size, batch if size is None else 1, convention, training)
 
     # A model with no reference input (an import path) takes the other's input.
     if _has_reference(a) or not _has_reference(b):
@@ -421,6 +459,12 @@ def _notes(a: Side, b: Side) -> list[str]:
             hint = " (--input sets one input for both)" if what == "input" and a.has_attributes and \
                 b.has_attributes else ""
             notes.append(f"the {what}s differ: {text_a} for {a.target}, {text_b} for {b.target}{hint}")
+    if (a.step is None) != (b.step is None):
+        without = a if a.step is None else b
+        notes.append(f"{without.target} has no training step (a snapshot taken without --training): "
+                     "the training figures are not compared")
+    elif a.training != b.training:
+        notes.append(f"the training steps differ: {a.training} for {a.target}, {b.training} for {b.target}")
     snapshots = [s.target for s in (a, b) if not s.has_attributes]
     if snapshots:
         which = f"{snapshots[0]} is a snapshot: it records" if len(snapshots) == 1 else \

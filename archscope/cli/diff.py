@@ -7,7 +7,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from archscope.cli.options import INPUT_HELP, MODEL_HELP, OutputOption
+from archscope.cli.options import (
+    INPUT_HELP,
+    MODEL_HELP,
+    AmpOption,
+    CheckpointOption,
+    FreezeOption,
+    OptimizerOption,
+    OutputOption,
+    TrainingFlag,
+    training_of,
+)
 from archscope.report.diff import FORMATS
 
 SIDE_HELP = MODEL_HELP + " Or a snapshot file made by 'archscope snapshot' (.json)."
@@ -32,6 +42,11 @@ def diff(
         help="Compare every module down to this depth (containers with their subtree's params and "
              "MACs). Default: leaf layers only.")] = None,
     show_all: Annotated[bool, typer.Option("--all", help="Show the layers that are the same too.")] = False,
+    training: TrainingFlag = False,
+    optimizer: OptimizerOption = None,
+    amp: AmpOption = None,
+    freeze: FreezeOption = None,
+    checkpoint: CheckpointOption = None,
     fmt: Annotated[DiffFormat, typer.Option("--format", "-f", help="Output format; markdown is fit for a "
                                                                    "pull-request comment.")] = DiffFormat.table,
     output: OutputOption = None,
@@ -41,6 +56,11 @@ def diff(
     params, MACs; then the totals side by side with ratios.
 
     A and B may be zoo names, spec files, import paths or snapshot files: two versions of a model compare too.
+
+    With --training (or --optimizer, --amp, --freeze, --checkpoint) both models price the
+    same training step, and its totals are compared too: backward and step MACs, saved
+    activations, peak memory, gradients, optimizer state. --freeze and --checkpoint
+    patterns must match names in both models.
 
     Exit code 0 whether or not they differ. See docs/diff.md.
     """
@@ -52,5 +72,6 @@ def diff(
 
     if output:
         check_writable(output, reads=model_files(a, b))
-    result = diff_targets(a, b, input_size=input or None, depth=depth)
+    step = training_of(training, optimizer, amp, freeze, checkpoint)
+    result = diff_targets(a, b, input_size=input or None, depth=depth, training=step)
     emit(FORMATS[fmt.value](result, show_all=show_all), output)

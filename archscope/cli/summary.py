@@ -8,14 +8,20 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from archscope.cli.options import (
+    AmpOption,
     BatchDimOption,
     BatchOption,
+    CheckpointOption,
     DeviceOption,
+    FreezeOption,
     InputOption,
     InputsFromOption,
     ModelArgument,
+    OptimizerOption,
     OutputOption,
+    TrainingFlag,
     fed,
+    training_of,
 )
 from archscope.report import FORMATS
 from archscope.spec.inputs import FLOAT_DTYPES
@@ -68,11 +74,20 @@ def summary(
                                                                             "jump (effective stride) and start "
                                                                             "(zoo models and spec files). See "
                                                                             "docs/analysis.md.")] = False,
+    training: TrainingFlag = False,
+    optimizer: OptimizerOption = None,
+    amp: AmpOption = None,
+    freeze: FreezeOption = None,
+    checkpoint: CheckpointOption = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
     output: OutputOption = None,
 ) -> None:
     """Show every layer's output shape, parameters, MACs and output memory, with totals,
     the counting convention, and expected-shape checks.
+
+    With --training (or --optimizer, --amp, --freeze, --checkpoint): the cost of a whole
+    training step too, backward MACs and saved activations per layer, gradients, optimizer
+    state and the peak memory of each phase.
 
     Runs on the meta device by default: no memory is allocated, any input size and batch
     works. Exit code 1 when an expected shape does not match.
@@ -82,12 +97,14 @@ def summary(
     from archscope.cli.output import emit
     from archscope.fileio import check_writable
     from archscope.report import FORMATS
-    from archscope.report.columns import NONE
+    from archscope.report.columns import NONE, merged
 
+    step = training_of(training, optimizer, amp, freeze, checkpoint)
+    train = train or step is not None  # a training step runs its forward in training mode
     if output:
         check_writable(output, reads=model_files(model, inputs_from))
     result = trace(model, batch=batch, device=device, train=train, convention=convention.value,
-                   dtype=dtype.value, analytic=not traced, **fed(input, inputs_from, batch_dim))
+                   dtype=dtype.value, analytic=not traced, training=step, **fed(input, inputs_from, batch_dim))
     if depth is None and fmt in (Format.table, Format.markdown):
         depth = 3
     extra = NONE
@@ -99,5 +116,9 @@ def summary(
         spec = spec_of(model, "--symbolic" if symbolic else "--receptive-field")
         extra = analysis_additions(result, symbolic_model(spec) if symbolic else None,
                                    by_module(spec, train) if receptive_field else None, train)
+    if result.step is not None:
+        from archscope.report.training import training_additions
+
+        extra = merged(extra, training_additions(result, depth, flops))
     emit(FORMATS[fmt.value](result, depth=depth, flops=flops, by_type=by_type, extra=extra), output)
     require_expectations(result)

@@ -13,6 +13,12 @@ JSON schema ``archscope.diff/1``::
                  "params": [a, b], "macs": [a, b], "changes": [{"field", "a", "b"}]}]}
 
 A side that has no such layer has ``null`` in these pairs. ``ratio`` is b / a.
+
+With ``--training`` (either side traced for, or a snapshot taken with, a training step), a
+top-level ``"training": {"a": str|null, "b": str|null, "totals": {"backward_macs"|"step_macs"|
+"saved_bytes"|"peak_bytes"|"grad_bytes"|"optimizer_bytes": {"a", "b", "ratio"}}}`` says
+which step each side priced (``"adam, bf16"``) and, when both did, compares its totals
+(bytes for the ``_bytes``); the table and Markdown add those rows under the totals.
 """
 
 from __future__ import annotations
@@ -34,6 +40,9 @@ from archscope.spec.inputs import to_json as inputs_json
 SCHEMA = "archscope.diff/1"
 _STYLE = {"added": "green", "removed": "red"}
 _TOTALS = {"params": "Params", "macs": "MACs", "layers": "Leaf layers"}
+_TRAINING = {"backward_macs": "Backward MACs", "step_macs": "Step MACs (fwd + bwd)",
+             "saved_bytes": "Saved for backward", "peak_bytes": "Peak memory", "grad_bytes": "Gradients",
+             "optimizer_bytes": "Optimizer state"}
 
 
 def rows(diff: ModelDiff, show_all: bool = False) -> list[Row]:
@@ -92,7 +101,22 @@ def ratio(a: int, b: int) -> str:
 
 
 def _total(what: str, n: int) -> str:
+    if what.endswith("_bytes"):
+        return units.nbytes(n)
     return units.count(n) if what == "layers" or n < 1000 else f"{units.count(n)} ({units.short(n)})"
+
+
+def _totals(diff: ModelDiff) -> list[tuple[str, str, int, int]]:
+    """(what, label, a, b): the forward totals, then a training step's (when both sides have one)."""
+    return ([(w, _TOTALS[w], a, b) for w, a, b in diff.totals]
+            + [(w, _TRAINING[w], a, b) for w, a, b in diff.training_totals])
+
+
+def _training_line(diff: ModelDiff) -> list[str]:
+    a, b = diff.a.training, diff.b.training
+    if not diff.training_totals:
+        return []
+    return [f"training step: {a}" if a == b else f"training steps: {a} (a), {b} (b)"]
 
 
 def _input(side: Side) -> str:
@@ -120,9 +144,9 @@ def render_table(diff: ModelDiff, show_all: bool = False) -> RenderableType:
     totals.add_column(f"{diff.a.target} (a)", justify="right")
     totals.add_column(f"{diff.b.target} (b)", justify="right")
     totals.add_column("b / a", justify="right")
-    for what, a, b in diff.totals:
-        totals.add_row(_TOTALS[what], _total(what, a), _total(what, b), ratio(a, b))
-    lines = [diff.summary()] + [f"note: {n}" for n in diff.notes]
+    for what, label, a, b in _totals(diff):
+        totals.add_row(label, _total(what, a), _total(what, b), ratio(a, b))
+    lines = [diff.summary(), *_training_line(diff)] + [f"note: {n}" for n in diff.notes]
     parts: list[RenderableType] = [table] if rows(diff, show_all) else []
     return Group(*parts, totals, Text("\n".join(lines)))
 
@@ -142,8 +166,9 @@ def render_markdown(diff: ModelDiff, show_all: bool = False) -> str:
                 f"| {_macs(r.a)} | {_macs(r.b)} |" for r in shown]
         out.append("")
     out += [f"| | `{_md(diff.a.target)}` (a) | `{_md(diff.b.target)}` (b) | b / a |", "|---|--:|--:|--:|"]
-    out += [f"| {_TOTALS[w]} | {_total(w, a)} | {_total(w, b)} | {ratio(a, b)} |" for w, a, b in diff.totals]
+    out += [f"| {label} | {_total(w, a)} | {_total(w, b)} | {ratio(a, b)} |" for w, label, a, b in _totals(diff)]
     out += ["", diff.summary() + "."]
+    out += [f"- {_md(line)}" for line in _training_line(diff)]
     out += [f"- note: {_md(n)}" for n in diff.notes]
     return "\n".join(out) + "\n"
 
@@ -161,6 +186,14 @@ def _plain(v: Any) -> Any:
     return [_plain(x) for x in v] if isinstance(v, (tuple, list)) else v
 
 
+def _training_json(diff: ModelDiff) -> dict[str, Any]:
+    if diff.a.step is None and diff.b.step is None:
+        return {}
+    return {"training": {
+        "a": diff.a.training or None, "b": diff.b.training or None,
+        "totals": {w: {"a": a, "b": b, "ratio": round(b / a, 6) if a else None} for w, a, b in diff.training_totals}}}
+
+
 def to_json_data(diff: ModelDiff, show_all: bool = False) -> dict[str, Any]:
     return {
         "schema": SCHEMA, "archscope": __version__, "depth": diff.depth,
@@ -176,6 +209,7 @@ def to_json_data(diff: ModelDiff, show_all: bool = False) -> dict[str, Any]:
                     "params": _pair(r, lambda x: x.params), "macs": _pair(r, lambda x: x.macs),
                     "changes": [{"field": c.field, "a": _plain(c.old), "b": _plain(c.new)} for c in r.changes]}
                    for r in rows(diff, show_all)],
+        **_training_json(diff),
     }
 
 

@@ -23,7 +23,8 @@ def footer_lines(trace: Trace, flops: bool = False) -> list[str]:
         cost_line(trace, flops),
         f"Convention ({trace.convention}): {trace.convention_text}; {trace.mode} mode",
         f"Memory ({trace.dtype}): params {units.nbytes(t.param_bytes)}, buffers {units.nbytes(t.buffer_bytes)}, "
-        f"forward activations {units.nbytes(t.activation_bytes)} (outputs of every leaf layer)",
+        f"forward activations {units.nbytes(t.activation_bytes)} (outputs of every leaf layer"
+        f"{'; what backward keeps is measured below, under Saved for backward' if trace.step else ''})",
     ]
     if trace.not_counted:
         lines.append("not counted (no counting rule): " + ", ".join(

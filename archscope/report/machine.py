@@ -31,6 +31,20 @@ dimension)}``, a list of TREEs (a JSON array), a tuple ``{"tuple": [...]}`` or a
 the inputs came from (``--input``, ``the reference input``, ``the model's example_inputs``...).
 ``dtype`` is the parameters' type. Version 1 had ``"input": [C, H, W]`` instead.
 
+A training step (``summary --training``, ``trace(..., training=...)``) adds, in the same
+schema (the keys are absent otherwise): per layer ``grad_input_macs``, ``grad_weight_macs``
+and ``saved_bytes`` (backward MACs of the call's own operators, for the gradients of
+inputs and of parameters, and the bytes autograd saved for backward there, each storage
+once), each with a ``_total`` that includes the calls inside it (like ``macs_total``); the
+layers' own values sum to the ``training`` totals. At the top ``training``: ``{"optimizer",
+"amp" (null: none), "frozen" (parameters), "checkpointed" [module], "forward_macs",
+"grad_input_macs", "grad_weight_macs", "recompute_macs", "backward_macs", "step_macs",
+"weight_bytes", "grad_bytes", "optimizer_bytes", "step_temporary_bytes", "saved_bytes",
+"peaks": {"forward"|"backward"|"optimizer step": bytes}, "peak_phase", "peak_bytes",
+"not_counted": {"aten.op": calls}, "optimizer_keeps", "not_estimated"}``
+(:mod:`archscope.report.training`). CSV adds the per-layer columns: the three own values, then
+the three ``_total``.
+
 Each renderer takes ``extra`` (:class:`archscope.report.columns.Additions`): the columns,
 keys and lines an analysis adds (``summary --symbolic``, ``--receptive-field``: see
 :mod:`archscope.report.analysis`), after the standard ones.
@@ -105,12 +119,12 @@ def render_csv(trace: Trace, depth: int | None = None, extra: Additions = NONE, 
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["name", "type", "depth", "call", "output_shape", "params", "params_total", "macs",
-                     "macs_total", "output_bytes", "expected", "check", *(c.key for c in extra.columns)])
+                     "macs_total", "output_bytes", "expected", "check", *(c.key for c in extra.csv)])
     for r in (trace.layers if depth is None else visible(trace, depth)):
         writer.writerow([r.name, r.type, r.depth, r.call, units.shapes(r.output_shapes), r.params,
                          r.params_total, r.macs, r.macs_total, r.output_bytes,
                          str(r.check.expect) if r.check else "", r.check.status if r.check else "",
-                         *(c.cell(r) for c in extra.columns)])
+                         *(c.cell(r) for c in extra.csv)])
     return buf.getvalue()
 
 

@@ -21,18 +21,21 @@ def visible(trace: Trace, depth: int | None) -> list[LayerRecord]:
             if (r.depth >= 1 and (depth is None or r.depth <= depth)) or (r.depth == 0 and r.macs)]
 
 
-def _folded(rec: LayerRecord, depth: int | None) -> bool:
-    return rec.is_leaf or (depth is not None and rec.depth >= depth)
+def shown(rec: LayerRecord, field: str, depth: int | None) -> int:
+    """``field`` of the row (``macs``, ``saved_bytes``...): its subtree's ``field_total`` when the
+    row is folded (a leaf, or at the depth limit; never the root), so each column sums to the total."""
+    folded = rec.is_leaf or (depth is not None and rec.depth >= depth)
+    return getattr(rec, field + "_total") if folded and rec.depth else getattr(rec, field)
 
 
 def shown_params(rec: LayerRecord, depth: int | None) -> int:
     if rec.call > 1:
         return 0
-    return rec.params_total if _folded(rec, depth) and rec.depth else rec.params
+    return shown(rec, "params", depth)
 
 
 def shown_macs(rec: LayerRecord, depth: int | None) -> int:
-    return rec.macs_total if _folded(rec, depth) and rec.depth else rec.macs
+    return shown(rec, "macs", depth)
 
 
 def check_summary(trace: Trace) -> str | None:

@@ -38,8 +38,9 @@ def take_checked(target: Any, input_size: Any = None, batch: int = 1, convention
                  **inputs: Any) -> tuple[dict[str, Any], list[str]]:
     """A snapshot of ``target`` (zoo name, spec file, import path or ``nn.Module``), and its
     expected-shape mismatches (the ``expect`` annotations of zoo models and spec files).
-    ``inputs``: ``input_data``, ``dtypes``, ``batch_dim``, ``inputs_from``, ``device``, as
-    :func:`archscope.api.trace` takes them."""
+    ``inputs``: ``input_data``, ``dtypes``, ``batch_dim``, ``inputs_from``, ``device``,
+    ``training``, as :func:`archscope.api.trace` takes them (with ``training``, the
+    snapshot records the training step too)."""
     from archscope.api import trace
 
     t = trace(target, input_size=input_size, batch=batch, convention=convention, **inputs)
@@ -48,7 +49,8 @@ def take_checked(target: Any, input_size: Any = None, batch: int = 1, convention
     else:  # an nn.Module instance (pytest plugin): recorded, but only its test can rebuild it
         cls = type(target)
         kind, text = "module", f"{cls.__module__}:{cls.__qualname__}"
-    return files.make(t, kind, text), [f"{layer}: {c.describe()}" for layer, c in t.mismatches]
+    snapshot = files.make(t, kind, text, inputs.get("training"))
+    return snapshot, [f"{layer}: {c.describe()}" for layer, c in t.mismatches]
 
 
 def take(target: Any, input_size: Any = None, batch: int = 1, convention: str = "torchvision",
@@ -132,7 +134,7 @@ def recheck(path: Path, old: dict[str, Any], update: bool = False) -> CheckResul
             f"taken by the pytest plugin from an nn.Module instance ({model['target']}): its test checks it"))
     try:
         new, problems = take_checked(model["target"], input_size=files.inputs_of(old), batch=old["batch"],
-                                     convention=old["convention"])
+                                     convention=old["convention"], training=files.training_of(old))
     except ArchscopeError as exc:
         return CheckResult(path.name, str(path), "failed", problems=[" ".join(str(exc).split())])
     return compare_snapshot(path, old, new, problems, update)

@@ -1,12 +1,17 @@
-"""Comparing two snapshots of one model: per layer, then totals. Pure data, no torch."""
+"""Comparing two snapshots of one model: per layer, then totals. Pure data, no torch.
+
+A training snapshot's optional fields (:mod:`archscope.snapshot.files`) are compared like the
+others; a snapshot without them has none to compare, so it checks as it always did."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-FIELDS = ("type", "output_shapes", "params", "macs")
-TOTALS = ("params", "trainable_params", "macs")
+from archscope.snapshot.files import STEP_LAYER_KEYS, STEP_TOTALS, training_text
+
+FIELDS = ("type", "output_shapes", "params", "macs", *STEP_LAYER_KEYS)
+TOTALS = ("params", "trainable_params", "macs", *STEP_TOTALS)
 
 
 @dataclass(frozen=True)
@@ -43,8 +48,11 @@ def _key(layer: dict[str, Any]) -> str:
 
 
 def _setup(snapshot: dict[str, Any], key: str) -> Any:
-    """A setup field as compared; inputs by :func:`archscope.spec.inputs.signature`."""
+    """A setup field as compared; inputs by :func:`archscope.spec.inputs.signature`, a training
+    step in words (``none`` for a snapshot without one)."""
     value = snapshot.get(key)
+    if key == "training":
+        return training_text(value)
     if key != "inputs" or value is None:
         return value
     from archscope.spec.inputs import from_json, signature
@@ -54,7 +62,7 @@ def _setup(snapshot: dict[str, Any], key: str) -> Any:
 
 def compare(old: dict[str, Any], new: dict[str, Any]) -> SnapshotDiff:
     diff = SnapshotDiff()
-    for key in ("inputs", "batch", "convention", "mode"):
+    for key in ("inputs", "batch", "convention", "mode", "training"):
         if _setup(old, key) != _setup(new, key):
             diff.setup.append(LayerChange("", key, _setup(old, key), _setup(new, key)))
     before = {_key(x): x for x in old["layers"]}

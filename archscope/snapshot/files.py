@@ -15,6 +15,16 @@ project root). No timestamps or versions: the same architecture gives the same b
 Kind ``module`` is a snapshot the pytest plugin took of an ``nn.Module`` instance: its
 target (``package.module:Class``) only says what it was; only that test can re-check it.
 
+A snapshot taken with ``--training`` (``take(..., training=Training(...))``) records a
+training step too, in optional keys that a snapshot without them simply lacks (those still
+load and check as before): a header key ``"training": {"optimizer", "amp" (null: none),
+"freeze": [pattern], "checkpoint": [pattern]}`` after ``convention`` (what ``check``
+retraces, compared as part of the setup), the totals :data:`STEP_TOTALS`
+(``backward_macs``, ``step_macs``, ``saved_bytes``, ``peak_bytes``, ``grad_bytes``,
+``optimizer_bytes``) and per layer :data:`STEP_LAYER_KEYS` (``grad_input_macs``,
+``grad_weight_macs``, ``saved_bytes``: the call's own, like ``macs``). Its file is named
+with the step (``resnet18@3x224x224.training-adam.json``), beside a forward snapshot's.
+
 ``INPUTS`` is what the model is fed, in the form of the summary JSON
 (:func:`archscope.spec.inputs.to_json`): ``check`` feeds the same shapes and dtypes again
 (zeros). Version 1 (``"input": [C, H, W]``, one float image) still loads and checks; the
@@ -32,12 +42,15 @@ from archscope.errors import UsageError, cut, echo
 from archscope.fileio import read_limited
 from archscope.spec.inputs import Inputs, file_label, from_json, from_legacy
 from archscope.spec.inputs import to_json as inputs_json
-from archscope.tracer.records import Trace
+from archscope.tracer.records import StepCost, Trace
+from archscope.tracer.training import AMP_MODES, OPTIMIZERS, Training
 
 SCHEMA = "archscope.snapshot/2"
 LEGACY = "archscope.snapshot/1"
 _KEYS = ("schema", "model", "name", "inputs", "batch", "mode", "convention", "totals", "layers")
 _LAYER_KEYS = ("name", "type", "call", "output_shapes", "params", "macs")
+STEP_TOTALS = ("backward_macs", "step_macs", "saved_bytes", "peak_bytes", "grad_bytes", "optimizer_bytes")
+STEP_LAYER_KEYS = ("grad_input_macs", "grad_weight_macs", "saved_bytes")
 MAX_SNAPSHOT_BYTES = 64 * 2**20  # a 10,000-layer model's snapshot has ~3 MiB
 
 
@@ -45,8 +58,10 @@ class CorruptSnapshotError(UsageError):
     """A snapshot file that cannot be read: exit code 2, with the file and the reason."""
 
 
-def make(trace: Trace, kind: str, target: str) -> dict[str, Any]:
-    return {
+def make(trace: Trace, kind: str, target: str, training: Training | None = None) -> dict[str, Any]:
+    """The snapshot of ``trace``; with ``training`` (the request ``trace`` was made with), its
+    training step too."""
+    snapshot: dict[str, Any] = {
         "schema": SCHEMA,
         "model": {"kind": kind, "target": target},
         "name": trace.model,
@@ -60,6 +75,42 @@ def make(trace: Trace, kind: str, target: str) -> dict[str, Any]:
                     "output_shapes": [list(s) for s in r.output_shapes], "params": r.params, "macs": r.macs}
                    for r in trace.layers],
     }
+    if training is not None and trace.step is not None:
+        snapshot["training"] = request(training)
+        snapshot["totals"].update(step_totals(trace.step))
+        for layer, r in zip(snapshot["layers"], trace.layers, strict=True):
+            layer.update({k: getattr(r, k) for k in STEP_LAYER_KEYS})
+    return snapshot
+
+
+def request(training: Training) -> dict[str, Any]:
+    """A training request as a snapshot records it."""
+    return {"optimizer": training.optimizer, "amp": training.amp, "freeze": list(training.freeze),
+            "checkpoint": list(training.checkpoint)}
+
+
+def training_of(snapshot: dict[str, Any]) -> Training | None:
+    """The training step a (validated) snapshot was taken with, or None."""
+    data = snapshot.get("training")
+    if data is None:
+        return None
+    return Training(optimizer=data["optimizer"], amp=data["amp"], freeze=tuple(data["freeze"]),
+                    checkpoint=tuple(data["checkpoint"]))
+
+
+def training_text(data: dict[str, Any] | None) -> str:
+    """``adam, bf16, freeze backbone.*, checkpoint layer3``; ``none`` without a step."""
+    if data is None:
+        return "none"
+    parts = [data["optimizer"], *([data["amp"]] if data.get("amp") else [])]
+    parts += [f"freeze {p}" for p in data.get("freeze", ())] + [f"checkpoint {p}" for p in data.get("checkpoint", ())]
+    return ", ".join(parts)
+
+
+def step_totals(step: StepCost) -> dict[str, int]:
+    """The totals of :data:`STEP_TOTALS` of a training step."""
+    return {"backward_macs": step.backward_macs, "step_macs": step.step_macs, "saved_bytes": step.saved_bytes,
+            "peak_bytes": step.peak[1], "grad_bytes": step.grad_bytes, "optimizer_bytes": step.optimizer_bytes}
 
 
 def filename(snapshot: dict[str, Any]) -> str:
@@ -67,7 +118,9 @@ def filename(snapshot: dict[str, Any]) -> str:
     ``TinyGPT@128-int64.json``, ``bert@input_ids=128-int64+attention_mask=128-bool.json``)."""
     label = file_label(inputs_of(snapshot), snapshot["batch"])
     safe = re.sub(r"[^A-Za-z0-9._+-]", "_", snapshot["name"]).lstrip(".")[:80] or "model"
-    return f"{safe}@{re.sub(r'[^A-Za-z0-9._+=-]', '_', label)[:120]}.json"
+    step = snapshot.get("training")
+    suffix = "" if step is None else ".training-" + "-".join([step["optimizer"], *filter(None, [step["amp"]])])
+    return f"{safe}@{re.sub(r'[^A-Za-z0-9._+=-]', '_', label)[:120]}{suffix}.json"
 
 
 def inputs_of(snapshot: dict[str, Any]) -> Inputs:
@@ -78,13 +131,22 @@ def inputs_of(snapshot: dict[str, Any]) -> Inputs:
 def dumps(snapshot: dict[str, Any]) -> str:
     """Deterministic text: header fields indented, one line per layer (readable diffs)."""
     lines = ["{"]
-    for key in _KEYS[:-1]:
+    for key in _header(snapshot):
         lines.append(f" {json.dumps(key)}: {json.dumps(snapshot[key], ensure_ascii=False)},")
-    layers = [f"  {json.dumps({k: layer[k] for k in _LAYER_KEYS}, ensure_ascii=False)}"
+    keys = _LAYER_KEYS + STEP_LAYER_KEYS
+    layers = [f"  {json.dumps({k: layer[k] for k in keys if k in layer}, ensure_ascii=False)}"
               for layer in snapshot["layers"]]
     lines.append(' "layers": [' + ("\n" + ",\n".join(layers) + "\n " if layers else "") + "]")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _header(snapshot: dict[str, Any]) -> list[str]:
+    """The header keys in their order: ``training``, if there is one, after ``convention``."""
+    keys = list(_KEYS[:-1])
+    if snapshot.get("training") is not None:
+        keys.insert(keys.index("convention") + 1, "training")
+    return keys
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -178,6 +240,9 @@ def _problem(data: Any) -> str | None:
     totals = data["totals"]
     if not isinstance(totals, dict) or not all(_is_int(totals.get(k)) for k in ("params", "trainable_params", "macs")):
         return "totals must hold params, trainable_params and macs (integers)"
+    problem = _training_problem(data.get("training"), totals)
+    if problem:
+        return problem
     layers = data["layers"]
     if not isinstance(layers, list):
         return "layers must be a list"
@@ -208,4 +273,28 @@ def _layer_problem(layer: Any) -> str | None:
         return f"output_shapes must be a list of shapes (lists of integers), got {echo(shapes)}"
     if not _is_int(layer["params"]) or not _is_int(layer["macs"]):
         return "params and macs must be non-negative integers"
+    if not all(_is_int(layer[k]) for k in STEP_LAYER_KEYS if k in layer):
+        return f"{', '.join(STEP_LAYER_KEYS)} must be non-negative integers"
+    return None
+
+
+def _training_problem(training: Any, totals: dict[str, Any]) -> str | None:
+    """What is wrong with a snapshot's optional training step (its request and totals), or None."""
+    if not all(_is_int(totals[k]) for k in STEP_TOTALS if k in totals):
+        return f"totals: {', '.join(STEP_TOTALS)} must be non-negative integers"
+    if training is None:
+        return None
+    if not isinstance(training, dict):
+        return f"training must be an object, got {echo(training)}"
+    if training.get("optimizer") not in OPTIMIZERS:
+        return f"training.optimizer is {echo(training.get('optimizer'))}, expected one of {', '.join(OPTIMIZERS)}"
+    if training.get("amp") is not None and training["amp"] not in AMP_MODES:
+        return f"training.amp is {echo(training.get('amp'))}, expected null or one of {', '.join(AMP_MODES)}"
+    for key in ("freeze", "checkpoint"):
+        value = training.get(key)
+        if not (isinstance(value, list) and all(isinstance(p, str) and p for p in value)):
+            return f"training.{key} must be a list of name patterns, got {echo(value)}"
+    missing = [k for k in STEP_TOTALS if k not in totals]
+    if missing:
+        return f"totals of a training snapshot must hold {', '.join(missing)}"
     return None

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 _TAG = "archscope"  # the key in an autograd node's metadata: the index of the record that made it
 _PHASES = ("forward", "backward")
+_CARRIED = {"_to_copy", "clone", "add", "add_"}  # backward operators that pass a gradient on as it is
 
 
 def _storages(value: Any) -> Iterator[Any]:
@@ -78,7 +79,7 @@ class StepTracker:
         self.live = 0
         self.alive: dict[int, weakref.ref[Any]] = {}  # storage -> weak reference; freed: removed
         self.saved: set[int] = set()  # storages kept for backward (still alive)
-        self.made: dict[int, tuple[int | None, int]] = {}  # storage -> (record, MACs) of a backward op's output
+        self.made: dict[int, list[tuple[int | None, int]]] = {}  # storage -> (record, MACs) that made it, in backward
         self.peaks = dict.fromkeys(_PHASES, 0)
         self.recomputing = 0  # checkpointed modules being run again, in backward
         if not self.params:
@@ -124,6 +125,16 @@ class StepTracker:
 
     # ------------------------------------------------------------ memory
 
+    def operator(self, op: str, args: tuple[Any, ...], out: Any) -> None:
+        """Every operator of both passes (from the counter): its output's memory; in backward,
+        a gradient carried on by a cast (autocast's float32 weight) or a sum (a tied weight's
+        two gradients) is still the one its operator made."""
+        self.observe(out)
+        if self.in_backward and op in _CARRIED and isinstance(out, Tensor):
+            made = [m for t in args if isinstance(t, Tensor) for m in self.made.get(t.untyped_storage()._cdata, [])]
+            if made:
+                self.made[out.untyped_storage()._cdata] = made
+
     def observe(self, out: Any) -> None:
         """Count every new storage among ``out`` until it is freed."""
         index = self.node_record() if self.in_backward else None
@@ -157,7 +168,7 @@ class StepTracker:
         outs = out if isinstance(out, (tuple, list)) else (out,)
         for t, part in zip(outs, parts, strict=False):
             if part and isinstance(t, Tensor):
-                self.made[t.untyped_storage()._cdata] = (index, part)
+                self.made[t.untyped_storage()._cdata] = [(index, part)]
         self._add(index, "grad_input_macs", sum(parts))
 
     def node_record(self) -> int | None:
@@ -170,20 +181,23 @@ class StepTracker:
             rec = self.recorder.records[index]
             setattr(rec, field, getattr(rec, field) + macs)
 
-    def _weight_grad(self, grad: Tensor) -> None:
-        made = self.made.pop(grad.untyped_storage()._cdata, None) if grad.layout == torch.strided else None
-        if made is not None:
-            index, macs = made
-            self._add(index, "grad_input_macs", -macs)
-            self._add(index, "grad_weight_macs", macs)
+    def _weight_grad(self, owners: set[str], grad: Tensor) -> None:
+        """A parameter's gradient: the operators of its own modules that made it made a weight gradient."""
+        made = self.made.pop(grad.untyped_storage()._cdata, []) if grad.layout == torch.strided else []
+        for index, macs in made:
+            if index is not None and self.recorder.records[index].name in owners:
+                self._add(index, "grad_input_macs", -macs)
+                self._add(index, "grad_weight_macs", macs)
 
     @contextmanager
     def forward(self) -> Iterator[None]:
         """The forward pass: saved tensors counted; under autocast when ``amp`` asks for it."""
-        low = getattr(torch, AMP_MODES[self.training.amp]) if self.training.amp else None
-        with torch.autograd.graph.saved_tensors_hooks(self.pack, lambda t: t), \
-                Autocast(low) if low is not None else contextlib.nullcontext():
+        with torch.autograd.graph.saved_tensors_hooks(self.pack, lambda t: t), self.autocast():
             yield
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        low = self.training.amp
+        return Autocast(getattr(torch, AMP_MODES[low])) if low else contextlib.nullcontext()
 
     def backward(self, out: Any) -> None:
         """Backward of the sum of every floating output that needs a gradient."""
@@ -192,7 +206,12 @@ class StepTracker:
             raise UsageError("no output of the model depends on a trainable parameter: there is nothing to "
                              "backpropagate")
         loss = heads[0].sum() if len(heads) == 1 else torch.stack([t.sum() for t in heads]).sum()
-        handles = [p.register_hook(self._weight_grad) for p in self.params]
+        owners: dict[int, set[str]] = {}
+        for name, module in self.recorder.modules.items():
+            for p in module.parameters(recurse=False):
+                owners.setdefault(id(p), set()).add(name)
+        handles = [p.register_hook(functools.partial(self._weight_grad, owners.get(id(p), set())))
+                   for p in self.params]
         self.in_backward = True
         try:
             loss.backward()
@@ -254,8 +273,9 @@ def _checkpointed(forward: Callable[..., Any], run: Callable[..., Any], step: St
         if not step.in_backward:
             return forward(*a, **k)
         step.recomputing += 1
-        try:
-            return forward(*a, **k)
+        try:  # under the forward's autocast, as torch.utils.checkpoint recomputes
+            with step.autocast():
+                return forward(*a, **k)
         finally:  # also when checkpoint stops the recomputation early (by raising)
             step.recomputing -= 1
 

@@ -35,21 +35,22 @@ class OpCounter(TorchDispatchMode):
     """
 
     def __init__(self, convention: Convention, on_cost: Callable[[str, str, int | tuple[int, ...], Any], None],
-                 context: Callable[[], nn.Module | None], observe: Callable[[Any], None] | None = None) -> None:
+                 context: Callable[[], nn.Module | None],
+                 observe: Callable[[str, tuple[Any, ...], Any], None] | None = None) -> None:
         super().__init__()
         self.convention = convention
         self.on_cost = on_cost
         self.context = context  # the module running now (for linear vs matmul, pool vs mean)
-        self.observe = observe  # sees every operator's output (a training step's memory)
+        self.observe = observe  # sees every operator (packet name, arguments, output): a training step
         self.not_counted: Counter[str] = Counter()
 
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (),
                            kwargs: dict[str, Any] | None = None) -> Any:
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        if self.observe is not None:
-            self.observe(out)
         op = func._overloadpacket.__name__
+        if self.observe is not None:
+            self.observe(op, args, out)
         namespace = getattr(func, "namespace", "aten")
         if namespace != "aten":
             op = f"{namespace}::{op}"

@@ -8,6 +8,7 @@ runs under ``torch.no_grad()``.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from typing import Any
@@ -178,7 +179,7 @@ def trace_module(model: nn.Module, inputs: Inputs, *, batch: int = 1, name: str 
     recorder = _Recorder(model, rules)
     step = recorder.step = StepTracker(model, recorder, training) if training is not None else None
     train = train or step is not None
-    counter = OpCounter(rules, recorder.charge, recorder.running_module, step.observe if step else None)
+    counter = OpCounter(rules, recorder.charge, recorder.running_module, step.operator if step else None)
     with hooked(model, recorder, train, grad=step is not None):
         try:
             with counter, step.forward() if step else nullcontext():
@@ -187,6 +188,7 @@ def trace_module(model: nn.Module, inputs: Inputs, *, batch: int = 1, name: str 
                 out = model(*args, **kwargs)
         except USER_CODE_ERRORS as exc:  # noqa: BLE001 (the failing layer is reported, not the traceback)
             raise _shape_error(exc, recorder, name, model, inputs, batch) from exc
+        forward_not_counted = Counter(counter.not_counted)
         if step is not None:
             try:
                 with counter:
@@ -204,9 +206,10 @@ def trace_module(model: nn.Module, inputs: Inputs, *, batch: int = 1, name: str 
                   reference_input=tuple(reference_input) if reference_input else None,
                   convention=rules.name, convention_text=rules.description,
                   macs_by_category=dict(sorted(recorder.by_category.items(), key=lambda kv: -kv[1])),
-                  not_counted=dict(counter.not_counted.most_common()))
+                  not_counted=dict(forward_not_counted.most_common()))
     if step is not None:
         step.cost.forward_macs = totals.macs
+        step.cost.not_counted = dict((counter.not_counted - forward_not_counted).most_common())
         trace.step = step.cost
     _attribute_params(model, trace)
     check_expectations(trace, expectations or {})
