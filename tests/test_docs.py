@@ -42,7 +42,7 @@ def test_readme_commands_run(command: str, in_tmp_with_docs: Path) -> None:
         pytest.skip("rendering needs Graphviz's dot (CI installs it)")
     result = CliRunner().invoke(app, shlex.split(command)[1:])
     assert result.exit_code == 0, result.output
-    if "-o" in command:
+    if "-o" in shlex.split(command):
         assert (in_tmp_with_docs / shlex.split(command)[-1]).stat().st_size > 0
 
 
@@ -157,3 +157,20 @@ def test_inputs_doc_python_example_runs(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.syspath_prepend(str(ROOT / "tests"))
     (code,) = _blocks(INPUTS_DOC, "python")
     exec(compile(code, "docs/inputs.md", "exec"), {})  # noqa: S102
+
+
+def test_training_doc_worked_example_is_what_archscope_counts() -> None:
+    doc = (ROOT / "docs" / "training.md").read_text(encoding="utf-8")
+    example = doc.split("## A worked example", 1)[1]
+    namespace: dict[str, object] = {}
+    exec(compile(_blocks(example, "python")[0], "docs/training.md", "exec"), namespace)  # noqa: S102
+    step = namespace["t"].step  # type: ignore[attr-defined]
+    rows = {cells[0]: int(cells[-1].replace(",", "")) for line in example.splitlines()
+            if line.startswith("| ") and (cells := [c.strip() for c in line.strip("|").split("|")])[-1][:1].isdigit()}
+    assert rows == {
+        "forward MACs": step.forward_macs, "input-gradient MACs": step.grad_input_macs,
+        "weight-gradient MACs": step.grad_weight_macs, "step MACs": step.step_macs,
+        "weights": step.weight_bytes, "gradients": step.grad_bytes, "optimizer state": step.optimizer_bytes,
+        "step temporaries": step.step_temporary_bytes, "saved for backward": step.saved_bytes,
+        "forward peak": step.peaks["forward"], "optimizer-step peak": step.peaks["optimizer step"],
+    }
