@@ -22,6 +22,12 @@ User-model cases (token ids, a torchvision import path) run archscope on the imp
 with ``--input`` as a user types it, and the other tools on the same module and inputs;
 their floor is a process that imports what the model needs (``import torch, torchvision``).
 
+Training cases (``--training``): ``archscope summary MODEL --training`` (forward, backward
+and the memory of a training step, all on meta) beside ``--traced`` (the forward-only
+run it is measured against: target at most 2× its time), ``FlopCounterMode`` over a meta
+forward + backward (the nearest other tool: total FLOPs only), and a real CPU training
+step (forward, backward, SGD step) as the thing the estimate saves the user from.
+
 Commands with a target of their own (``archscope --help``, ``list``, ``check --zoo``,
 ``graph ... --expand``) are timed the same way.
 """
@@ -53,6 +59,22 @@ CASES = [  # (model, input size, batch)
     ("vgg19", 224, 64),
     ("efficientnet_b7", 600, 16),
 ]
+
+TRAINING_CASES = [  # (model: a zoo name or an import path, --input, batch)
+    ("resnet50", "224", 32),
+    ("efficientnet_b7", "600", 16),
+    ("bench/vit.py:vit_b_16", "3x224x224", 64),
+]
+_MODEL = ("import sys, torch, archscope; sys.path.insert(0, 'bench')\n"
+          "from vit import vit_b_16\n"
+          "model = vit_b_16() if {model!r}.endswith('vit_b_16') else archscope.build({model!r}, device='cpu')\n")
+TRAINING_SCRIPTS = {
+    "FlopCounterMode fwd+bwd (meta)": _MODEL + "from torch.utils.flop_counter import FlopCounterMode\n"
+    "model = model.to('meta').train()\nx = torch.zeros({batch}, 3, {size}, {size}, device='meta')\n"
+    "with FlopCounterMode(display=False) as f:\n    model(x).sum().backward()\nf.get_total_flops()\n",
+    "real CPU step (SGD)": _MODEL + "model.train(); opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+    "x = torch.randn({batch}, 3, {size}, {size})\nmodel(x).sum().backward(); opt.step()\n",
+}
 
 _BUILD = "import archscope, torch; model = archscope.build({model!r}, device={device!r}).eval()\n"
 SCRIPTS = {
@@ -182,6 +204,16 @@ def contenders(model: str, size: int, batch: int) -> dict[str, list[str]]:
     return out
 
 
+def training_contenders(model: str, size: str, batch: int) -> dict[str, list[str]]:
+    common = ["summary", model, "--input", size, "--batch", str(batch)]
+    side = size.split("x")[-1]
+    out = {"archscope --traced (forward only)": [*ARCHSCOPE, *common, "--traced"],
+           "archscope --training": [*ARCHSCOPE, *common, "--training"]}
+    for name, script in TRAINING_SCRIPTS.items():
+        out[name] = [PY, "-c", script.format(model=model, size=side, batch=batch)]
+    return out
+
+
 def commands(workdir: Path) -> dict[str, list[str]]:
     return {
         "archscope --help": [*ARCHSCOPE, "--help"],
@@ -231,10 +263,10 @@ def markdown(results: list[Result], info: dict[str, object]) -> str:
     by_case: dict[str, list[Result]] = {}
     for r in results:
         by_case.setdefault(r.case, []).append(r)
-    lines += ["| case | contender | wall time (s) | × import torch | peak RSS (MiB) | status |",
+    lines += ["| case | contender | wall time (s) | × first row | peak RSS (MiB) | status |",
               "|---|---|---:|---:|---:|---|"]
-    for case, rows in by_case.items():
-        floor = next((r.median_s for r in rows if r.contender.startswith("import torch")), None)
+    for case, rows in by_case.items():  # the first row is the floor: import torch, or the forward-only trace
+        floor = rows[0].median_s if rows[0].contender.startswith(("import torch", "archscope --traced")) else None
         for r in rows:
             ratio = f"{r.median_s / floor:.2f}" if floor and r.median_s is not None else ""
             t = f"{r.median_s:.2f}" if r.median_s is not None else "—"
@@ -250,17 +282,25 @@ def main() -> None:
     parser.add_argument("--only", action="append", help="run only this model (repeatable)")
     parser.add_argument("--no-commands", action="store_true", help="skip the command timings")
     parser.add_argument("--out", type=Path, default=HERE / "results", help="writes OUT.md and OUT.json")
+    parser.add_argument("--training", action="store_true", help="run the training-step cases instead")
     args = parser.parse_args()
 
     results: list[Result] = []
-    for model, size, batch in CASES:
+    for model, size, batch in TRAINING_CASES if args.training else []:
+        if args.only and model not in args.only:
+            continue
+        case = f"{model} {size} batch {batch}, training step"
+        print(case, flush=True)
+        for contender, argv in training_contenders(model, size, batch).items():
+            results.append(run(case, contender, argv, args.repeat, args.timeout))
+    for model, size, batch in [] if args.training else CASES:
         if args.only and model not in args.only:
             continue
         case = f"{model} {size}×{size} batch {batch}"
         print(case, flush=True)
         for contender, argv in contenders(model, size, batch).items():
             results.append(run(case, contender, argv, args.repeat, args.timeout))
-    for user in USER_CASES:
+    for user in [] if args.training else USER_CASES:
         if args.only and user.target not in args.only:
             continue
         print(user.name, flush=True)
@@ -270,7 +310,7 @@ def main() -> None:
             continue
         for contender, argv in user_contenders(user).items():
             results.append(run(user.name, contender, argv, args.repeat, args.timeout))
-    if not args.no_commands:
+    if not args.no_commands and not args.training:
         print("commands", flush=True)
         with tempfile.TemporaryDirectory() as tmp:
             for name, argv in commands(Path(tmp)).items():

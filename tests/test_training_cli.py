@@ -98,7 +98,7 @@ def test_a_freeze_pattern_that_matches_nothing_exits_2_with_one_paragraph() -> N
 def test_summary_table_has_the_backward_columns_and_the_training_footer() -> None:
     code, out, err = run("summary", *MODEL, "--training")
     assert code == 0, err
-    assert table_head(out)[-3:] == ["Bwd MACs", "Saved", "Expected"]
+    assert table_head(out)[-4:] == ["In-grad MACs", "W-grad MACs", "Saved", "Expected"]
     step = step_of(Training())
     flat = " ".join(out.split())
     assert "train mode" in flat
@@ -117,7 +117,7 @@ def test_summary_table_has_the_backward_columns_and_the_training_footer() -> Non
 def test_summary_without_training_has_no_training_columns_keys_or_lines() -> None:
     code, out, _ = run("summary", *MODEL)
     assert code == 0
-    assert "Bwd MACs" not in out and "Training step" not in out and "measured below" not in out
+    assert "In-grad MACs" not in out and "Training step" not in out and "measured below" not in out
     data = json.loads(run("summary", *MODEL, "-f", "json")[1])
     assert "training" not in data and "grad_input_macs" not in data["layers"][0]
 
@@ -135,14 +135,15 @@ def test_markdown_folds_the_backward_columns_at_the_depth_and_flops_doubles_them
 
     macs, flops = rows(), rows("--flops")
     head = macs["Layer"]
-    assert head[-3:] == ["Bwd MACs", "Saved", "Expected"] and flops["Layer"][-3] == "Bwd FLOPs"
-    bwd, saved = head.index("Bwd MACs"), head.index("Saved")
-    layer1_bwd = layer1.grad_input_macs_total + layer1.grad_weight_macs_total
-    assert layer1_bwd and layer1.grad_input_macs == 0  # its own operators are none: the cell is its subtree's
-    assert macs["layer1"][bwd] == units.short(layer1_bwd)
+    assert head[-4:] == ["In-grad MACs", "W-grad MACs", "Saved", "Expected"]
+    assert flops["Layer"][-4:-2] == ["In-grad FLOPs", "W-grad FLOPs"]
+    ins, ws, saved = head.index("In-grad MACs"), head.index("W-grad MACs"), head.index("Saved")
+    assert layer1.grad_input_macs_total and layer1.grad_input_macs == 0  # no operators of its own: its subtree's
+    assert macs["layer1"][ins] == units.short(layer1.grad_input_macs_total)
+    assert macs["layer1"][ws] == units.short(layer1.grad_weight_macs_total)
     assert macs["layer1"][saved] == units.nbytes(layer1.saved_bytes_total)
-    assert flops["layer1"][bwd] == units.short(2 * layer1_bwd)
-    assert flops["fc"][bwd] == units.short(2 * (fc.grad_input_macs + fc.grad_weight_macs))
+    assert flops["layer1"][ins] == units.short(2 * layer1.grad_input_macs_total)
+    assert flops["fc"][ws] == units.short(2 * fc.grad_weight_macs)
     assert macs["layer1"][saved] == flops["layer1"][saved]  # bytes are not doubled
 
 
@@ -182,7 +183,7 @@ def test_csv_has_the_plain_columns_then_the_per_layer_training_columns() -> None
     plain, more = table("--train"), table("--training")
     added = ["grad_input_macs", "grad_weight_macs", "saved_bytes", "grad_input_macs_total",
              "grad_weight_macs_total", "saved_bytes_total"]
-    assert more[0] == plain[0] + added  # no formatted "Bwd MACs" or "Saved" column
+    assert more[0] == plain[0] + added  # no formatted "In-grad MACs", "W-grad MACs" or "Saved" column
     assert [row[:len(plain[0])] for row in more] == plain
     t = traced(Training())
     assert [[int(v) for v in row[len(plain[0]):]] for row in more[1:]] == [
@@ -217,7 +218,8 @@ def test_analyses_and_training_combine() -> None:
     assert "training" in data and "receptive_field_convention" in data
     assert {"receptive_field", "grad_input_macs"} <= set(data["layers"][1])
     code, out, _ = run("summary", *MODEL, "--training", "--receptive-field")
-    assert code == 0 and table_head(out)[-6:] == ["RF", "Jump", "Start", "Bwd MACs", "Saved", "Expected"]
+    assert code == 0 and table_head(out)[-7:] == ["RF", "Jump", "Start", "In-grad MACs", "W-grad MACs", "Saved",
+                                                      "Expected"]
 
 
 def test_merged_additions_keep_both_in_order() -> None:

@@ -3,8 +3,9 @@ and the per-layer backward fields add to a summary, as :class:`~archscope.report
 
 Per format (:mod:`archscope.report.columns` says where additions go):
 
-- table and Markdown: ``Bwd MACs`` (``Bwd FLOPs`` with ``--flops``; input- plus weight-gradient
-  MACs) and ``Saved`` (bytes autograd saved for backward), folded like ``MACs``: a row at the
+- table and Markdown: ``In-grad MACs`` and ``W-grad MACs`` (``FLOPs`` with ``--flops``: the
+  input- and weight-gradient MACs) and ``Saved`` (bytes autograd saved for backward), folded
+  like ``MACs`` (:func:`archscope.report.rows.shown`): a row at the
   depth limit, or a leaf, shows its whole subtree, an expanded container its own operators,
   so each column sums to the total; then footer lines with the step's MACs, its memory and
   the peak of each phase;
@@ -43,10 +44,13 @@ def training_additions(trace: Trace, depth: int | None = None, flops: bool = Fal
     step = trace.step
     if step is None:
         return Additions()
+    unit = "FLOPs" if flops else "MACs"
     columns = [
-        Column("backward_macs", lambda r: units.cost(shown_backward(r, depth), flops),
-               "Bwd FLOPs" if flops else "Bwd MACs", machine=False),
-        Column("saved", lambda r: _bytes(shown_saved(r, depth)), "Saved", machine=False),
+        Column("input_grad", lambda r: units.cost(shown(r, "grad_input_macs", depth), flops), f"In-grad {unit}",
+               machine=False),
+        Column("weight_grad", lambda r: units.cost(shown(r, "grad_weight_macs", depth), flops), f"W-grad {unit}",
+               machine=False),
+        Column("saved", lambda r: _bytes(shown(r, "saved_bytes", depth)), "Saved", machine=False),
     ]
     for key in (*PER_LAYER, *(k + "_total" for k in PER_LAYER)):
         columns.append(Column(key, _text(key), data=_number(key)))
@@ -63,16 +67,6 @@ def _number(key: str) -> Callable[[LayerRecord], Any]:
 
 def _bytes(n: int) -> str:
     return units.nbytes(n) if n else "—"
-
-
-def shown_backward(rec: LayerRecord, depth: int | None) -> int:
-    """The row's backward MACs (input and weight gradients), folded as ``MACs`` is."""
-    return shown(rec, "grad_input_macs", depth) + shown(rec, "grad_weight_macs", depth)
-
-
-def shown_saved(rec: LayerRecord, depth: int | None) -> int:
-    """The bytes saved for backward the row shows, folded as ``MACs`` is."""
-    return shown(rec, "saved_bytes", depth)
 
 
 def _macs(n: int, flops: bool) -> str:
