@@ -82,6 +82,18 @@ class Recurrent(nn.Module):
         return self.head(self.lstm(x)[0][:, -1])
 
 
+class UnusedHead(nn.Module):
+    """A head that this forward pass does not call: no gradient, so no optimizer state."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = mlp()
+        self.aux = nn.Linear(256, 1000)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
 def resnet18() -> nn.Module:
     return archscope.build("resnet18")
 
@@ -256,6 +268,7 @@ CASES = {  # name: (model, per-sample shape, batch, Training keywords, measured_
     "resnet18-checkpointed": (resnet18, (3, 64, 64), 4, {"checkpoint": ["layer1", "layer2", "layer3", "layer4"]},
                               {"checkpointed": ("layer1", "layer2", "layer3", "layer4")}),
     "transformer-adam": (Encoder, (10, 64), 8, {"optimizer": "adam"}, {"optimizer": "adam"}),
+    "unused-head-adam": (UnusedHead, (64,), 16, {"optimizer": "adam"}, {"optimizer": "adam"}),
 }
 
 
@@ -277,6 +290,13 @@ def test_optimizer_state_is_what_each_optimizer_keeps() -> None:
         assert s.optimizer_bytes == rules.state * trainable
         assert s.step_temporary_bytes == rules.temporaries * trainable
     assert step_of(mlp, (64,), 4, optimizer="adam").step.peak[0] == "optimizer step"
+
+
+def test_parameters_the_forward_does_not_use_get_no_gradient_and_no_state() -> None:
+    s = step_of(UnusedHead, (64,), 4, optimizer="adam").step
+    used = sum(p.numel() for p in mlp().parameters()) * 4
+    assert s.grad_bytes == used and s.optimizer_bytes == 2 * used
+    assert s.weight_bytes == used + (256 * 1000 + 1000) * 4
 
 
 def test_activation_and_compute_terms_are_linear_in_batch() -> None:

@@ -225,7 +225,9 @@ class StepTracker:
         """The terms that are multiples of the trainable parameters (optimizers keep their
         state in the parameters' dtype: float32 master weights under ``amp``), and the peaks."""
         cost, rules = self.cost, self.training.rules
-        cost.grad_bytes = sum(p.numel() * p.element_size() for p in self.params)
+        # a parameter this forward pass does not use (a head not run, an embedding bypassed) gets no
+        # gradient, so no optimizer state either: optimizers skip parameters whose grad is None
+        cost.grad_bytes = sum(p.numel() * p.element_size() for p in self.params if p.grad is not None)
         cost.optimizer_bytes = rules.state * cost.grad_bytes
         cost.step_temporary_bytes = rules.temporaries * cost.grad_bytes
         held = cost.weight_bytes + cost.optimizer_bytes
