@@ -242,3 +242,21 @@ def test_shapes_are_written_by_one_function() -> None:
     assert all(joins.get(f, 0) <= n for f, n in ELSEWHERE.items()) and set(joins) <= set(ELSEWHERE), joins
     assert layout._fmt is inputs.fmt_shape
     assert not hasattr(units, "shape") and not hasattr(symbolic, "shape_text")
+
+
+@pytest.mark.parametrize(("name", "given", "starts"), [
+    ("l.json", None, '{\n  "schema": "archscope.summary/2"'), ("l.csv", None, "name,type,depth,call,"),
+    ("l.md", None, "### lenet5"), ("l.markdown", None, "### lenet5"), ("l.txt", None, "lenet5"),
+    ("l.out", None, "lenet5"), ("L.JSON", None, "{"), ("l.json", "table", "lenet5"), ("l.txt", "csv", "name,"),
+])
+def test_summary_output_format_follows_the_suffix_unless_format_is_given(tmp_path: Path, name: str,
+                                                                         given: str | None, starts: str) -> None:
+    out = tmp_path / name
+    code, _, err = run("summary", "lenet5", "-o", str(out), *(["-f", given] if given else []))
+    assert code == 0, err
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith(starts), text[:80]
+    if starts == "lenet5":
+        assert "┏" in text  # the box-drawn table
+    if name.lower().endswith(".json") and given is None:
+        assert json.loads(text)["model"] == "lenet5"

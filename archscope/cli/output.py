@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import io
 import sys
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from archscope.fileio import write_atomic
+
+# What an --output file's suffix says its format is, when --format is not given
+SUFFIX_FORMATS = {".json": "json", ".csv": "csv", ".md": "markdown", ".markdown": "markdown", ".txt": "table"}
+
+
+def format_for(given: Any, output: str | None, default: str = "table") -> str:
+    """The format to write: ``--format`` when given (it wins), else the one ``output``'s suffix
+    names (``-o r50.json`` writes JSON), else ``default``."""
+    if given is not None:
+        return str(getattr(given, "value", given))
+    return SUFFIX_FORMATS.get(Path(output).suffix.lower(), default) if output else default
 
 
 def emit(content: Any, output: str | None) -> None:

@@ -79,7 +79,9 @@ def summary(
     amp: AmpOption = None,
     freeze: FreezeOption = None,
     checkpoint: CheckpointOption = None,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    fmt: Annotated[Format | None, typer.Option("--format", "-f", show_default=False,
+                                               help="Output format. Default: from the suffix of --output "
+                                                    "(.json, .csv, .md, .txt), else table.")] = None,
     output: OutputOption = None,
 ) -> None:
     """Show every layer's output shape, parameters, MACs and output memory, with totals,
@@ -94,7 +96,7 @@ def summary(
     """
     from archscope.api import require_expectations, spec_of, trace
     from archscope.cli.options import model_files
-    from archscope.cli.output import emit
+    from archscope.cli.output import emit, format_for
     from archscope.fileio import check_writable
     from archscope.report import FORMATS
     from archscope.report.columns import NONE, merged
@@ -105,6 +107,7 @@ def summary(
         check_writable(output, reads=model_files(model, inputs_from))
     result = trace(model, batch=batch, device=device, train=train, convention=convention.value,
                    dtype=dtype.value, analytic=not traced, training=step, **fed(input, inputs_from, batch_dim))
+    fmt = Format(format_for(fmt, output))
     if depth is None and fmt in (Format.table, Format.markdown):
         depth = 3
     extra = NONE
