@@ -61,8 +61,12 @@ MAX_ECHO = 60  # characters of a user's text repeated in a message
 
 def echo(value: Any) -> str:
     """A user's value as a message shows it: text quoted, anything else as its repr, cut to a
-    readable length (a 99,999-number input is not echoed whole)."""
-    return repr(cut(value)) if isinstance(value, str) else cut(repr(value))
+    readable length (a 99,999-number input is not echoed whole; nor are characters that
+    repr escapes, ``\\U0001f600`` for one, allowed to make it ten times longer)."""
+    if not isinstance(value, str):
+        return cut(repr(value))
+    shown = repr(cut(value))
+    return shown if len(shown) <= MAX_ECHO + 3 else cut(shown)  # + the quotes and the "…"
 
 
 def cut(text: str, limit: int = MAX_ECHO) -> str:

@@ -237,7 +237,7 @@ def from_sizes(input_size: Any, dtypes: Any = None, batch_dim: int | None = 0,
                              f"{'x'.join(map(str, t.shape))} (at most {len(t.shape)})")
         if t.name is not None:
             if t.name in kwargs:
-                raise UsageError(f"input {t.name!r} is given twice")
+                raise UsageError(f"input {echo(t.name)} is given twice")
             kwargs[t.name] = Input(t.name, t.shape, t.dtype, batch_dim)
         else:
             if kwargs:
@@ -262,7 +262,7 @@ def image_forms(shape: Shape, channels: int) -> tuple[Shape, int | None]:
 
 def _typed_list(input_size: Any) -> list[Typed]:
     if isinstance(input_size, bool):
-        raise UsageError(f"input_size must be a shape, a list of shapes or a dict of them, got {input_size!r}")
+        raise UsageError(f"input_size must be a shape, a list of shapes or a dict of them, got {echo(input_size)}")
     if isinstance(input_size, (str, int)):
         return [_typed(input_size)]
     if isinstance(input_size, Mapping):
