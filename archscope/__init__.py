@@ -1,12 +1,13 @@
 """archscope: understand a convolutional network's shapes, parameters and dataflow.
 
 ``import archscope`` is light: torch is imported on first use of :func:`build` or
-:func:`trace`, so ``archscope --help`` and ``archscope list`` stay instant.
+:func:`trace` (and rich on that of :func:`summary`), so ``archscope --help`` and
+``archscope list`` stay instant.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from archscope.tracer.training import Training
 
@@ -39,6 +40,32 @@ def trace(target: Any, input_size: Any = None, batch: int = 1, device: str | Non
                   batch_dim=batch_dim, inputs_from=inputs_from, training=training)
 
 
+def summary(target: Any, input_size: Any = None, batch: int = 1, device: str | None = None,
+            train: bool = False, convention: str = "torchvision", dtype: str = "float32",
+            analytic: bool = True, *, input_data: Any = None, dtypes: Any = None, batch_dim: int | None = 0,
+            inputs_from: str | None = None, training: Training | None = None, depth: int | None = 3,
+            flops: bool = False, by_type: bool = False, file: IO[str] | None = None) -> Trace:
+    """:func:`trace`, print the summary table as ``archscope summary`` does (``depth`` levels,
+    ``flops``, ``by_type``; to ``file``, default stdout) and return the trace; see
+    :func:`archscope.api.summary` and docs/python-api.md."""
+    from archscope.api import summary as _summary
+
+    return _summary(target, input_size=input_size, batch=batch, device=device, train=train,
+                    convention=convention, dtype=dtype, analytic=analytic, input_data=input_data, dtypes=dtypes,
+                    batch_dim=batch_dim, inputs_from=inputs_from, training=training, depth=depth, flops=flops,
+                    by_type=by_type, file=file)
+
+
+def graph(*args: Any, **kwargs: Any) -> Any:
+    """The dataflow diagram of a model, an object a notebook shows inline: the arguments of
+    :func:`archscope.api.graph` (a target, ``input_size``, ``batch``, ``device``, ``depth``,
+    ``expand``...); docs/graph.md."""
+    import importlib
+
+    api = importlib.import_module("archscope.api")  # a ModuleType: its graph is typed where it is defined
+    return api.graph(*args, **kwargs)
+
+
 def list_models(pattern: str | None = None) -> list[str]:
     """Zoo model names in natural order, optionally filtered by a glob ``pattern``."""
     from archscope import zoo
@@ -46,4 +73,4 @@ def list_models(pattern: str | None = None) -> list[str]:
     return zoo.names(pattern)
 
 
-__all__ = ["Training", "__version__", "build", "list_models", "trace"]
+__all__ = ["Training", "__version__", "build", "graph", "list_models", "summary", "trace"]

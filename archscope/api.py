@@ -159,6 +159,59 @@ def trace(target: str | nn.Module, input_size: Any = None, batch: int = 1, devic
         raise better from exc
 
 
+if TYPE_CHECKING:
+    from archscope.report.diagram import Diagram
+
+
+def graph(target: str | nn.Module, input_size: Any = None, batch: int = 1, device: str | None = None, *,
+          depth: int | str | None = "auto", expand: bool = False, rankdir: str = "TB", legend: bool = True,
+          size: Any = None, dpi: float | None = None, input_data: Any = None, dtypes: Any = None,
+          batch_dim: int | None = 0, inputs_from: str | None = None) -> Diagram:
+    """The dataflow diagram of one forward pass, as ``archscope graph`` draws it (docs/graph.md).
+
+    ``target`` and what it is fed (``input_size``, ``input_data``, ``inputs_from``,
+    ``dtypes``, ``batch_dim``, ``batch``, ``device``) are :func:`trace`'s; the model always
+    runs (meta device by default), since the diagram is what actually ran. ``depth``: modules
+    deeper are drawn as one node each; ``"auto"`` (the default) the deepest that keeps the
+    picture about one screen (the title then says which depth draws every layer), None every
+    layer. ``expand``: draw every block (no folding of identical runs; with the default depth,
+    every layer too). ``rankdir``: "TB" (top to bottom) or "LR". ``legend``: the colour key.
+    ``size``: Graphviz's size in inches, ``"8,10"`` or ``(8, 10)`` (scaled down to fit;
+    ``"8,10!"`` up too); ``dpi``: a PNG's resolution.
+
+    Returns a :class:`~archscope.report.diagram.Diagram`: ``.source`` the DOT text,
+    ``.save(path)`` (SVG, PNG, PDF or DOT by the suffix), ``.trace`` the run drawn, shown
+    inline in Jupyter (as SVG; without Graphviz's ``dot``, the DOT source and how to
+    install it). An expected shape that does not match is drawn in red
+    (``.trace.mismatches``); nothing is raised for it.
+    """
+    from archscope.report.diagram import Diagram, check_dpi
+    from archscope.report.dot import AUTO, RANKDIRS, draw, graph_size
+    from archscope.tracer.dataflow import recording
+
+    if depth != AUTO and depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 1):
+        raise UsageError(f"depth must be a positive integer, None (every layer) or 'auto', got {echo(depth)}")
+    if rankdir not in RANKDIRS:
+        raise UsageError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {echo(rankdir)}")
+    for flag, value in (("expand", expand), ("legend", legend)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{flag} must be True or False, got {echo(value)}")
+    if size is not None:
+        try:
+            size = graph_size(size)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    check_dpi(dpi)
+    with recording() as flow:
+        result = trace(target, input_size, batch, device, analytic=False,  # the spec shortcut has no dataflow
+                       input_data=input_data, dtypes=dtypes, batch_dim=batch_dim, inputs_from=inputs_from)
+    dataflow = flow.graph(result)
+    drawing = draw(dataflow, depth=None if expand and depth == AUTO else depth, fold_blocks=not expand,
+                   rankdir=rankdir, legend=legend, size=size)
+    return Diagram(drawing.source, result.model, trace=result, dataflow=dataflow, depth=drawing.depth,
+                   full_depth=drawing.full_depth, nodes=drawing.nodes, modules=drawing.modules, dpi=dpi)
+
+
 def _check_arguments(convention: str, dtype: str, batch: int, train: bool, analytic: bool,
                      inputs_from: str | None) -> None:
     if convention not in CONVENTIONS:
@@ -345,3 +398,33 @@ def _device(device: str) -> torch.device:
             raise UsageError(f"device {device!r} is not usable here ({reason}); use meta (no memory, "
                              "the default) or cpu") from None
     return dev
+
+
+def summary(target: str | nn.Module, input_size: Any = None, batch: int = 1, device: str | None = None,
+            train: bool = False, convention: str = "torchvision", dtype: str = "float32", analytic: bool = True,
+            *, input_data: Any = None, dtypes: Any = None, batch_dim: int | None = 0,
+            inputs_from: str | None = None, training: Training | None = None, depth: int | None = 3,
+            flops: bool = False, by_type: bool = False, file: Any = None) -> Trace:
+    """:func:`trace`, then print its summary table as ``archscope summary`` does: ``depth``
+    levels of modules (None: all), FLOPs (2 × MACs) instead of MACs with ``flops``, MACs per
+    operator type with ``by_type``, a training step's columns and lines with ``training``.
+    Printed with rich to ``file`` (a text stream; default stdout), fitted to a terminal's width (or
+    ``COLUMNS``), else whole, as the CLI writes to a pipe (:mod:`archscope.report.console`);
+    returns the trace.
+    A mismatched expected shape is a red row and a footer line, not an exception (the CLI
+    exits 1 on one: :func:`require_expectations`)."""
+    from archscope.report import FORMATS
+    from archscope.report.columns import NONE
+    from archscope.report.console import write
+
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 1):
+        raise UsageError(f"depth must be a positive integer or None (every layer), got {echo(depth)}")
+    result = trace(target, input_size, batch, device, train, convention, dtype, analytic, input_data=input_data,
+                   dtypes=dtypes, batch_dim=batch_dim, inputs_from=inputs_from, training=training)
+    extra = NONE
+    if result.step is not None:
+        from archscope.report.training import training_additions
+
+        extra = training_additions(result, depth, flops)
+    write(FORMATS["table"](result, depth=depth, flops=flops, by_type=by_type, extra=extra), file)
+    return result

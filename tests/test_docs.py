@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,11 +56,73 @@ def test_readme_quick_start_is_two_commands_and_ci_runs_the_test_one() -> None:
 
 
 def test_readme_python_example_runs() -> None:
-    (code,) = _blocks(README, "python")
+    (code,) = [b for b in _blocks(README, "python") if "archscope.build(" in b]
     namespace: dict[str, object] = {}
     exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102
     t = namespace["t"]
     assert t.totals.params == 25_557_032 and t.batch == 2  # type: ignore[attr-defined]
+
+
+def _runnable(code: str) -> str:
+    """``code`` without its ``to_pandas`` lines when pandas is not installed (they are run where it is)."""
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        return "\n".join(line for line in code.splitlines() if "to_pandas(" not in line)
+    return code
+
+
+def test_readme_notebook_example_runs_and_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
+    section = README.split("## From Python and notebooks", 1)[1].split("\n## ", 1)[0]
+    (code,) = _blocks(section, "python")
+    namespace: dict[str, object] = {}
+    exec(compile(_runnable(code), "README.md", "exec"), namespace)  # noqa: S102
+    t = namespace["t"]
+    out = capsys.readouterr().out
+    assert out.startswith("resnet18") and out.count("Total params: 11,689,512 (11.7M)") == 2  # summary, print(t)
+    assert len(repr(t)) < 200 and "docs/python-api.md" in section
+    assert "✓" in t._repr_html_()  # type: ignore[attr-defined]
+
+
+PYTHON_API_DOC = (ROOT / "docs" / "python-api.md").read_text(encoding="utf-8")
+
+
+def test_python_api_doc_examples_run_in_order(monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """Every python block but the diagram's, in one namespace as in a notebook, from the repository's root."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("COLUMNS", raising=False)
+    blocks = [b for b in _blocks(PYTHON_API_DOC, "python") if "archscope.graph(" not in b]
+    assert len(blocks) >= 6
+    namespace: dict[str, object] = {}
+    traces = []
+    for code in blocks:
+        exec(compile(_runnable(code), "docs/python-api.md", "exec"), namespace)  # noqa: S102
+        traces.append(namespace["t"])
+    documented = re.search(r"# (<Trace resnet50: .*?), \.\.\.>", PYTHON_API_DOC).group(1)  # type: ignore[union-attr]
+    assert repr(traces[2]).startswith(documented)
+    assert traces[-1].step is not None  # type: ignore[attr-defined]
+    out = capsys.readouterr().out
+    assert "by operator type" in out and "FLOPs" in out and "In-grad MACs" in out
+    documented_error = re.search(r"raises `ImportError: (.*?)`", PYTHON_API_DOC).group(1)  # type: ignore[union-attr]
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ImportError, match=re.escape(documented_error)):
+        traces[0].to_pandas()  # type: ignore[attr-defined]
+
+
+def test_python_api_doc_graph_example_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    import archscope.api
+
+    if not hasattr(archscope.api, "graph"):
+        pytest.skip("archscope.api.graph is not there yet")
+    if shutil.which("dot") is None:
+        pytest.skip("drawing needs Graphviz's dot (CI installs it)")
+    monkeypatch.chdir(ROOT)
+    (code,) = [b for b in _blocks(PYTHON_API_DOC, "python") if "archscope.graph(" in b]
+    namespace: dict[str, object] = {}
+    exec(compile(code, "docs/python-api.md", "exec"), namespace)  # noqa: S102
+    assert namespace["g"] is not None
+    assert "](graph.md)" in PYTHON_API_DOC.split("## `archscope.graph`", 1)[1]  # the details are there
 
 
 def test_spec_doc_example_is_the_example_file_and_traces(in_tmp_with_docs: Path) -> None:

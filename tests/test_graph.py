@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 from archscope import zoo
 from archscope.api import trace
 from archscope.cli.main import app
-from archscope.report.dot import fold, render_dot
+from archscope.report.dot import choose_depth, fold, render_dot
 from archscope.tracer.dataflow import recording
 from archscope.tracer.flow import JOINS, FlowGraph, FlowNode, inside, module_depth
 
@@ -102,7 +102,8 @@ def join_labels(nodes: dict[str, str]) -> list[str]:
 # ---------------------------------------------------------------- golden DOT text
 
 GOLDEN_CASES = {
-    "tiny": [TINY],
+    "tiny": [TINY],  # the depth chosen by itself: 1 of 3
+    "tiny_every_layer": [TINY, "--depth", "3"],
     "mynet": [MYNET, "--input", "3x32x32"],
     "stages": [STAGES],
     "stages_expand_depth2_lr": [STAGES, "--expand", "--depth", "2", "--rankdir", "LR"],
@@ -123,15 +124,16 @@ def test_golden_dot(case: str) -> None:
     args = GOLDEN_CASES[case]
     graph = flow_of(args[0], args[args.index("--input") + 1] if "--input" in args else None)
     folding = fold(graph) if "--expand" not in args else None
-    depth = int(args[args.index("--depth") + 1]) if "--depth" in args else 99
+    depth = (int(args[args.index("--depth") + 1]) if "--depth" in args
+             else 99 if "--expand" in args else choose_depth(graph) or 99)
     drawn = [n for n in graph.nodes if n.category in JOINS and module_depth(n.scope) < depth
              and (folding is None or folding.resolve(n.id) == n.id)]
     assert len(join_labels(nodes)) == len(drawn)
 
 
 def test_dot_is_byte_identical_across_runs_and_processes() -> None:
-    first = render_dot(flow_of(STAGES))
-    again = render_dot(flow_of.__wrapped__(STAGES))  # a fresh trace: new tensors, new ids
+    first = render_dot(flow_of(STAGES), depth="auto")  # what the command draws by default
+    again = render_dot(flow_of.__wrapped__(STAGES), depth="auto")  # a fresh trace: new tensors, new ids
     assert first == again
     other = subprocess.run([sys.executable, "-m", "archscope", "graph", STAGES], cwd=ROOT, capture_output=True,
                            check=True)
@@ -345,8 +347,9 @@ def test_mismatched_expectations_are_red_and_the_diagram_is_still_written(tmp_pa
 
 def test_nodes_show_type_kernel_stride_groups_params_and_a_legend() -> None:
     nodes, edges = parse_dot(render_dot(flow_of(STAGES)))
-    assert 'label="dw: Conv2d\\n3×3, groups 64\\n576 params"' in nodes["stage.0.dw"]
-    assert 'label="conv1: Conv2d\\n3×3, stride 2\\n4.61K params"' in nodes["layer1.0.conv1"]
+    # one line a node: a rank costs height (docs/graph.md, Size)
+    assert 'label="dw: Conv2d · 3×3, groups 64 · 576 params"' in nodes["stage.0.dw"]
+    assert 'label="conv1: Conv2d · 3×3, stride 2 · 4.61K params"' in nodes["layer1.0.conv1"]
     assert 'fillcolor="#9ecae1"' in nodes["stem"] and "shape=ellipse" in nodes["stage.0/add"]
     legend = nodes["/legend"]
     for entry in ("convolution", "normalisation", "activation", "pooling", "linear", "add (join)",
@@ -377,13 +380,14 @@ def test_format_follows_the_suffix_and_format_overrides_it(tmp_path: Path) -> No
 
 @needs_dot
 def test_svg_png_and_pdf_are_rendered(tmp_path: Path) -> None:
-    code, _, output = run_cli(TINY, "-o", str(tmp_path / "g.svg"))
+    code, _, output = run_cli(TINY, "--depth", "3", "-o", str(tmp_path / "g.svg"))
     assert code == 0, output
     svg = ET.parse(tmp_path / "g.svg").getroot()
     titles = {t.text for t in svg.iter("{http://www.w3.org/2000/svg}title")}
     assert {"mixed/cat", "mixed/cat#2", "res/add", "dense/cat", "se/mul", "stem"} <= titles
-    nodes, _ = parse_dot(run_cli(TINY)[1])
-    assert len([g for g in svg.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "node"]) == len(nodes)
+    nodes, _ = parse_dot(run_cli(TINY, "--depth", "3")[1])
+    drawn = [g for g in svg.iter("{http://www.w3.org/2000/svg}g") if g.get("class", "").split()[:1] == ["node"]]
+    assert len(drawn) == len(nodes)
     assert run_cli(TINY, "-o", str(tmp_path / "g.png"))[0] == 0
     assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert run_cli(TINY, "-o", str(tmp_path / "g.pdf"))[0] == 0

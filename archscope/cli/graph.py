@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
 from enum import Enum
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -19,15 +17,13 @@ from archscope.cli.options import (
     fed,
 )
 
-INSTALL_GRAPHVIZ = ("Install Graphviz: 'sudo apt-get install graphviz' (Debian, Ubuntu), "
-                    "'brew install graphviz' (macOS) or 'conda install -c conda-forge graphviz'.")
-
 
 class GraphFormat(str, Enum):
     svg = "svg"
     png = "png"
     pdf = "pdf"
     dot = "dot"
+    html = "html"
 
 
 class Rankdir(str, Enum):
@@ -35,14 +31,13 @@ class Rankdir(str, Enum):
     LR = "LR"
 
 
-SUFFIXES = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
-
-
 def graph(
     model: ModelArgument,
     output: Annotated[str | None, typer.Option("--output", "-o", show_default=False,
-                                               help="Write the diagram to this file (.svg, .png, .pdf, .dot). "
-                                                    "Default: print the DOT text to stdout.")] = None,
+                                               help="Write the diagram to this file (.svg, .png, .pdf, .dot; "
+                                                    ".html: an interactive page with the layer table, "
+                                                    "docs/report.md). Default: print the DOT text to "
+                                                    "stdout.")] = None,
     input: InputOption = None,
     inputs_from: InputsFromOption = None,
     batch: BatchOption = 1,
@@ -50,7 +45,9 @@ def graph(
     device: DeviceOption = None,
     depth: Annotated[int | None, typer.Option("--depth", "-d", min=1, show_default=False,
                                               help="Expand modules down to this depth; deeper modules are "
-                                                   "drawn as one node. Default: every layer.")] = None,
+                                                   "drawn as one node. Default: the deepest that keeps the "
+                                                   "picture about one screen (the title says which depth "
+                                                   "draws every layer); every layer with --expand.")] = None,
     expand: Annotated[bool, typer.Option("--expand", help="Draw every block; by default a run of identical "
                                                           "consecutive blocks is drawn once, as "
                                                           "'Bottleneck ×5'.")] = False,
@@ -59,6 +56,15 @@ def graph(
     fmt: Annotated[GraphFormat | None, typer.Option("--format", "-f", show_default=False,
                                                     help="Output format; default: from the suffix of "
                                                          "--output, DOT text without --output.")] = None,
+    size: Annotated[str | None, typer.Option("--size", show_default=False,
+                                             help="Largest size in inches, WIDTH,HEIGHT (Graphviz's size): "
+                                                  "a bigger diagram is scaled down to fit; 'W,H!' scales a "
+                                                  "smaller one up. Default: natural size.")] = None,
+    dpi: Annotated[float | None, typer.Option("--dpi", min=1, max=2400, show_default=False,
+                                              help="Resolution of a PNG, dots per inch (default 96: one "
+                                                   "point of text is 1.33 pixels).")] = None,
+    legend: Annotated[bool, typer.Option("--legend/--no-legend", help="Draw the colour key beside the "
+                                                                      "output.")] = True,
 ) -> None:
     """Draw the dataflow of one forward pass: every layer and every join (add, concat,
     multiply) as a node, edges labelled with tensor shapes, stages and blocks as clusters,
@@ -68,78 +74,49 @@ def graph(
 
     Exit code 1 when an expected shape does not match (the diagram is still written in full).
     """
-    from archscope.api import require_expectations, trace
+    from archscope.api import graph as draw_graph
+    from archscope.api import require_expectations
     from archscope.cli.options import model_files
     from archscope.cli.output import emit
-    from archscope.fileio import check_writable, write_atomic
-    from archscope.report.dot import render_dot
+    from archscope.errors import UsageError
+    from archscope.fileio import check_writable
+    from archscope.report.diagram import dot_missing
     from archscope.report.footer import cpu_note
-    from archscope.tracer.dataflow import recording
 
     if output:
         check_writable(output, reads=model_files(model, inputs_from))
     kind = _format(output, fmt)
-    with recording() as flow:
-        result = trace(model, batch=batch, device=device, analytic=False,  # the spec shortcut has no dataflow
-                       **fed(input, inputs_from, batch_dim))
+    if dpi is not None and kind != "png":
+        raise UsageError(f"--dpi sets a PNG's resolution, and this diagram is {kind.upper()}: write a .png, or "
+                         "leave --dpi out (an SVG or PDF scales without losing detail)")
+    diagram = draw_graph(model, batch=batch, device=device, depth="auto" if depth is None else depth, expand=expand,
+                         rankdir=rankdir.value, legend=legend, size=size, dpi=dpi,
+                         **fed(input, inputs_from, batch_dim))
+    result = diagram.trace
+    assert result is not None
     if result.cpu_reason:  # the diagram is the same; where it came from is said
         typer.echo(f"archscope: note: {cpu_note(result)}", err=True)
-    text = render_dot(flow.graph(result), depth=depth, fold_blocks=not expand, rankdir=rankdir.value)
-    if kind == "dot":
-        emit(text, output)
+    if kind in ("dot", "html"):
+        emit(diagram.pipe(kind).decode("utf-8"), output)
+        if kind == "html" and dot_missing():
+            typer.echo(f"archscope: note: the page has no diagram, only the table: {dot_missing()}", err=True)
     elif output:
-        write_atomic(output, render(text, kind, output))
+        diagram.save(output, kind)
     else:
-        emit(render(text, kind, None).decode("utf-8"), None)
+        emit(diagram.pipe(kind).decode("utf-8"), None)
     require_expectations(result, "they are drawn in red")
 
 
 def _format(output: str | None, fmt: GraphFormat | None) -> str:
     from archscope.errors import UsageError
+    from archscope.report.diagram import format_of
 
     if fmt is not None:
         kind = fmt.value
     elif output is None:
         kind = "dot"
     else:
-        suffix = Path(output).suffix.lower()
-        if suffix not in SUFFIXES:
-            raise UsageError(f"cannot tell the format of {output!r} from its suffix: name it .svg, .png, .pdf "
-                             "or .dot, or pass --format")
-        kind = SUFFIXES[suffix]
+        kind = format_of(output)
     if output is None and kind in ("png", "pdf"):
         raise UsageError(f"{kind.upper()} is binary: write it to a file with -o FILE")
     return kind
-
-
-def render(text: str, kind: str, output: str | None) -> bytes:
-    """Lay out DOT ``text`` with Graphviz's ``dot``. Without it, the DOT source is written
-    next to ``output`` and the error says how to install Graphviz."""
-    import graphviz
-
-    from archscope.errors import ArchscopeError
-
-    try:
-        if shutil.which("dot") is None:
-            raise graphviz.ExecutableNotFound(["dot"])
-        return graphviz.Source(text).pipe(format=kind, engine="dot")
-    except graphviz.ExecutableNotFound:
-        raise ArchscopeError(_no_dot(text, kind, output)) from None
-    except graphviz.CalledProcessError as exc:
-        detail = (exc.stderr or b"").decode("utf-8", "replace").strip() if isinstance(exc.stderr, bytes) else ""
-        raise ArchscopeError(f"Graphviz's dot could not render the diagram: {detail or exc}") from None
-
-
-def _no_dot(text: str, kind: str, output: str | None) -> str:
-    from archscope.fileio import write_atomic
-
-    message = f"Graphviz's 'dot' program is not installed (or not on PATH), so no {kind.upper()} was rendered."
-    source = Path(output).with_suffix(".dot") if output is not None else None
-    if source is None or source == Path(output or ""):
-        return f"{message} Use --format dot for the DOT text. {INSTALL_GRAPHVIZ}"
-    if source.exists():  # never replace a file the user did not name
-        return (f"{message} The DOT source was not written: {str(source)!r} exists already; write it elsewhere "
-                f"with --format dot -o FILE. {INSTALL_GRAPHVIZ}")
-    write_atomic(source, text)
-    return (f"{message} The DOT source is in {str(source)!r}; render it with 'dot -T{kind} {source} -o {output}'. "
-            f"{INSTALL_GRAPHVIZ}")

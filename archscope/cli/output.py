@@ -7,12 +7,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from archscope.fileio import write_atomic
+from archscope.report import console
 
 # What an --output file's suffix says its format is, when --format is not given
-SUFFIX_FORMATS = {".json": "json", ".csv": "csv", ".md": "markdown", ".markdown": "markdown", ".txt": "table"}
+SUFFIX_FORMATS = {".json": "json", ".csv": "csv", ".md": "markdown", ".markdown": "markdown", ".txt": "table",
+                  ".html": "html", ".htm": "html"}
 
 
 def format_for(given: Any, output: str | None, default: str = "table") -> str:
@@ -24,7 +24,8 @@ def format_for(given: Any, output: str | None, default: str = "table") -> str:
 
 
 def emit(content: Any, output: str | None) -> None:
-    """Print ``content`` (text or a rich renderable) to stdout, or write it to ``output``."""
+    """Print ``content`` (text or a rich renderable) to stdout, or write it to ``output``; how
+    wide: :mod:`archscope.report.console` (a terminal's width, else every table whole)."""
     if isinstance(content, str):
         if output:
             write_atomic(output, content)
@@ -33,8 +34,11 @@ def emit(content: Any, output: str | None) -> None:
         return
     if output:
         buf = io.StringIO()
-        Console(file=buf, width=160, no_color=True, highlight=False).print(content)
+        console.write(content, buf, terminal=False)
         write_atomic(output, buf.getvalue())
     else:
-        width = None if sys.stdout.isatty() else 160
-        Console(width=width, highlight=False).print(content)
+        console.write(content, terminal=is_terminal())
+
+
+def is_terminal() -> bool:
+    return sys.stdout.isatty()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -81,7 +83,9 @@ def summary(
     checkpoint: CheckpointOption = None,
     fmt: Annotated[Format | None, typer.Option("--format", "-f", show_default=False,
                                                help="Output format. Default: from the suffix of --output "
-                                                    "(.json, .csv, .md, .txt), else table.")] = None,
+                                                    "(.json, .csv, .md, .txt, .html), else table. html: one "
+                                                    "self-contained page with the table and the dataflow "
+                                                    "diagram (docs/report.md).")] = None,
     output: OutputOption = None,
 ) -> None:
     """Show every layer's output shape, parameters, MACs and output memory, with totals,
@@ -105,10 +109,13 @@ def summary(
     train = train or step is not None  # a training step runs its forward in training mode
     if output:
         check_writable(output, reads=model_files(model, inputs_from))
-    result = trace(model, batch=batch, device=device, train=train, convention=convention.value,
-                   dtype=dtype.value, analytic=not traced, training=step, **fed(input, inputs_from, batch_dim))
     fmt = Format(format_for(fmt, output))
-    if depth is None and fmt in (Format.table, Format.markdown):
+    html = fmt.value == "html"  # the report draws the dataflow too: a traced forward pass, recorded
+    with _recording(html) as flow:
+        result = trace(model, batch=batch, device=device, train=train, convention=convention.value,
+                       dtype=dtype.value, analytic=not traced and not html, training=step,
+                       **fed(input, inputs_from, batch_dim))
+    if depth is None and fmt.value in ("table", "markdown", "html"):
         depth = 3
     extra = NONE
     if symbolic or receptive_field:
@@ -123,5 +130,23 @@ def summary(
         from archscope.report.training import training_additions
 
         extra = merged(extra, training_additions(result, depth, flops))
-    emit(FORMATS[fmt.value](result, depth=depth, flops=flops, by_type=by_type, extra=extra), output)
+    more = {"flow": flow.graph(result)} if flow is not None else {}
+    emit(FORMATS[fmt.value](result, depth=depth, flops=flops, by_type=by_type, extra=extra, **more), output)
+    if html:
+        from archscope.report.diagram import dot_missing
+
+        if dot_missing():
+            typer.echo(f"archscope: note: the report has no diagram, only the table: {dot_missing()}", err=True)
     require_expectations(result)
+
+
+@contextmanager
+def _recording(on: bool) -> Iterator[Any]:
+    """The dataflow recorder around the trace when ``on`` (the HTML report's diagram), else None."""
+    if not on:
+        yield None
+        return
+    from archscope.tracer.dataflow import recording
+
+    with recording() as flow:
+        yield flow

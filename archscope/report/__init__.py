@@ -1,4 +1,4 @@
-"""Pure functions from a trace to text: rich table, JSON, CSV, Markdown.
+"""Pure functions from a trace to text: rich table, JSON, CSV, Markdown, an HTML report.
 
 ``FORMATS`` maps each ``--format`` name to its renderer; registering a name twice raises.
 A renderer is the only one of its format: what an analysis adds (``summary --symbolic``,
@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from archscope.report.html.page import render_html
 from archscope.report.machine import render_csv, render_json, render_markdown
 from archscope.report.table import render_table
 
@@ -27,5 +28,7 @@ register_format("table", render_table)
 register_format("json", render_json)
 register_format("csv", render_csv)
 register_format("markdown", render_markdown)
+register_format("html", render_html)  # also takes the dataflow (``flow=``): the report's diagram
 
-__all__ = ["FORMATS", "register_format", "render_csv", "render_json", "render_markdown", "render_table"]
+__all__ = ["FORMATS", "register_format", "render_csv", "render_html", "render_json", "render_markdown",
+           "render_table"]

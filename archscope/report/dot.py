@@ -16,14 +16,49 @@ Two views of the same graph, both deterministic (the same graph gives the same t
   or a block and the join after it (DenseNet: ``_DenseLayer + cat ×6``). Only chained runs
   fold: each unit takes its input from the one before and feeds only the next.
 
+Layout: the default depth (``depth="auto"``, :func:`choose_depth`) is the deepest at which
+the picture stays about one screen (at most :data:`MAX_NODES` nodes and :data:`MAX_RANKS`
+on the longest path); the title then says how deep it goes and which ``--depth`` draws
+every layer. The legend is a node of the last rank (``rank=max``: beside the output, at
+the bottom in TB, at the right in LR), so it never pushes the first node down. Branches
+are drawn left to right in the order the code runs them: invisible ``minlen=0`` edges
+(``class="order"``) chain the independent consumers of each tensor in call order (a hint
+Graphviz's ``dot`` follows in practice: every Inception block of inception_v3 comes out in
+code order; a lone layer beside a branch that is a cluster may still be swapped).
+
+SVG ids and classes (what :mod:`archscope.report.diagram`'s SVG carries, for scripts that
+find a layer in the picture; Graphviz writes a node's ``id`` and ``class`` into its
+``<g>``, prefixing the class with ``node`` or ``cluster``):
+
+- a node's ``id`` is ``KIND:NAME``, NAME being its DOT node name (also the SVG
+  ``<title>``): ``layer:layer1.0.conv1`` (a leaf module's call; ``layer:b#2`` its second
+  call), ``module:layer3`` (a module collapsed by the depth), ``op:layer1.0/add`` (a
+  function between modules: the module it runs in, ``/``, the function, ``#k`` from the
+  second call in that module on; ``op:/cat`` at the top), ``io:/input``, ``io:/output``
+  (``#k`` when several). The module a node stands for is NAME for ``layer`` (without the
+  ``#k``) and ``module``, the part before the last ``/`` for ``op``, none for ``io``
+  (:attr:`Drawing.modules` maps every id to it).
+- its ``class`` is ``KIND CATEGORY`` (``layer conv``, ``op add``, ``io input``; just
+  ``module`` for a collapsed module), plus ``folded`` when it is drawn for a folded run
+  (a node of its first unit, standing for every unit) and ``mismatch`` when drawn red.
+- a container module's cluster has ``id`` ``cluster:NAME`` (``cluster:layer1.0``) and
+  class ``module``; a folded run's cluster has ``id`` ``run:FIRST..LAST``, the first and
+  last modules of the run (``run:layer3.1..layer3.5``,
+  ``run:features.denseblock1.denselayer1..features.denseblock1.denselayer6``; module
+  names never hold a dot, so ``..`` splits them) and class ``run``; ``mismatch`` is added
+  when drawn red.
+- the legend node's ``id`` is ``legend``. The ordering hints (``class="order"`` in the DOT)
+  are invisible: Graphviz leaves them out of the SVG, whose edges are the tensors drawn.
+
 The graph package (``graphviz``) only assembles the text here; laying it out with the
-``dot`` program is the CLI's business (:mod:`archscope.cli.graph`).
+``dot`` program is :mod:`archscope.report.diagram`'s business.
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 import graphviz
@@ -54,7 +89,11 @@ STYLE: dict[str, tuple[str, str]] = {
 MISMATCH_COLOR = "#d62728"
 MISMATCH_FILL = "#f7c4c4"
 RANKDIRS = ("TB", "LR")
-CLUSTER = {"labeljust": "l", "fontsize": "10", "color": "#888888", "fontcolor": "#333333"}
+AUTO = "auto"  # the depth archscope chooses: the deepest that keeps the picture about one screen
+MAX_NODES = 60  # nodes drawn, at most, at the depth chosen by itself
+MAX_RANKS = 18  # nodes on the longest path, at most: each costs ~50 px at 96 dpi (a one-line node and its edge label)
+LEGEND_COLUMNS = {"TB": 5, "LR": 1}  # entries per legend row: a short strip below, a column to the right
+CLUSTER = {"labeljust": "l", "fontsize": "10", "margin": "4", "color": "#888888", "fontcolor": "#333333"}
 
 
 # ---------------------------------------------------------------- folding
@@ -141,8 +180,10 @@ class _Index:
         return out
 
 
-def fold(graph: FlowGraph) -> Folding:
-    """Find the runs of identical chained sibling units, outermost first."""
+def fold(graph: FlowGraph, open_runs: Collection[str] = ()) -> Folding:
+    """Find the runs of identical chained sibling units, outermost first. A run whose first
+    module is in ``open_runs`` is not folded: its units are drawn one by one (and runs
+    inside them fold on their own)."""
     index, folding = _Index(graph), Folding()
     queue = [""]
     while queue:
@@ -154,7 +195,7 @@ def fold(graph: FlowGraph) -> Folding:
             i = 0
             while i < len(items):
                 units = _run_at(index, items, i, own_ops)
-                if units:
+                if units and units[0][0][1] not in open_runs:
                     _fold_run(index, folding, parent, units)
                 i += sum(len(u) for u in units) or 1
         queue.extend(m for m in modules if m not in folding.hidden)
@@ -259,6 +300,7 @@ class View:
     edges: list[tuple[str, str, str]]  # (src, dst, shape label)
     categories: list[str]  # present, in legend order
     mismatch: bool
+    svg: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # visible id -> (SVG id, class, module)
 
 
 def build_view(graph: FlowGraph, depth: int | None = None, folding: Folding | None = None) -> View:
@@ -275,9 +317,16 @@ def build_view(graph: FlowGraph, depth: int | None = None, folding: Folding | No
         if collapsed is not None:
             view.nodes[vid] = _module_attrs(graph.modules[collapsed], folding.module_run(collapsed))
             view.owner[vid] = collapsed.rpartition(".")[0]
+            folded = any(module_depth(collapsed) > module_depth(folding.runs[run].parent)  # inside a unit
+                         for run in folding.member.get(rep.id, {}))
+            view.svg[vid] = _svg_ids(vid, "module", "", collapsed, folded, view.nodes[vid])
         else:
             view.nodes[vid] = _node_attrs(rep)
             view.owner[vid] = rep.scope
+            kind = {"module": "layer", "op": "op"}.get(rep.kind, "io")
+            category = rep.kind if kind == "io" else rep.category
+            view.svg[vid] = _svg_ids(vid, kind, category, rep.name if kind == "layer" else rep.scope if kind == "op"
+                                     else "", rep.id in folding.member, view.nodes[vid])
         run = folding.group.get(rep.id)
         if run is not None and (collapsed is None or module_depth(collapsed) > module_depth(folding.runs[run].parent)):
             view.group[vid] = run
@@ -295,6 +344,12 @@ def build_view(graph: FlowGraph, depth: int | None = None, folding: Folding | No
     view.categories = [c for c in STYLE if c in present]
     view.mismatch = any(a.get("color") == MISMATCH_COLOR for a in view.nodes.values())
     return view
+
+
+def _svg_ids(vid: str, kind: str, category: str, module: str, folded: bool,
+             attrs: dict[str, str]) -> tuple[str, str, str]:
+    classes = [kind, category] + ["folded"] * folded + ["mismatch"] * (attrs.get("color") == MISMATCH_COLOR)
+    return f"{kind}:{vid}", " ".join(c for c in classes if c), module
 
 
 def _visible(node: FlowNode, depth: int | None) -> tuple[str, str | None]:
@@ -319,23 +374,25 @@ def _node_attrs(node: FlowNode) -> dict[str, str]:
             attrs["penwidth"] = "1.5"
         return attrs
     lines = [f"{node.local}: {node.type}" if node.name else node.type]
-    text = _format_attrs(node.attrs)
-    if text:
-        lines.append(text)
-    if node.params:
-        lines.append(f"{short(node.params)} params")
+    details = [text for text in (_format_attrs(node.attrs), _params(node.params)) if text]
+    if details:  # one line: a rank costs height, and the width is there
+        lines[0] = " · ".join([lines[0], *details])
     attrs = {"_category": node.category, "fillcolor": STYLE.get(node.category, STYLE["layer"])[0],
-             "tooltip": node.name or node.type}
+             "tooltip": _text(node.name or node.type)}
     return _checked(attrs, lines, node.check)
 
 
 def _module_attrs(module: FlowModule, run: Run | None) -> dict[str, str]:
     params = run.params if run else module.params
     lines = [run.title(local=True) if run else f"{module.name.rpartition('.')[2]}: {module.type}"]
-    if params:
-        lines.append(f"{short(params)} params")
-    attrs = {"_category": "module", "fillcolor": STYLE["module"][0], "shape": "box3d", "tooltip": module.name}
+    if params:  # one line: "0: Bottleneck · 75K params"
+        lines[0] += f" · {_params(params)}"
+    attrs = {"_category": "module", "fillcolor": STYLE["module"][0], "shape": "box3d", "tooltip": _text(module.name)}
     return _checked(attrs, lines, module.check)
+
+
+def _params(params: int) -> str:
+    return f"{short(params)} params" if params else ""
 
 
 def _checked(attrs: dict[str, str], lines: list[str], check: Check | None) -> dict[str, str]:
@@ -370,23 +427,157 @@ def _format_attrs(attrs: dict[str, object]) -> str:
 # ---------------------------------------------------------------- DOT text
 
 
-def render_dot(graph: FlowGraph, *, depth: int | None = None, fold_blocks: bool = True,
-               rankdir: str = "TB") -> str:
+@dataclass(frozen=True)
+class Drawing:
+    """The DOT text of a graph and what it shows."""
+
+    source: str
+    depth: int | None  # the depth drawn; None: every layer
+    full_depth: int  # the depth from which every layer is drawn
+    nodes: int  # nodes drawn (the legend not counted)
+    modules: dict[str, str]  # SVG id of every drawn node -> the module it stands for ("" for none)
+
+
+def render_dot(graph: FlowGraph, *, depth: int | str | None = None, fold_blocks: bool = True,
+               rankdir: str = "TB", legend: bool = True, size: str | None = None,
+               open_runs: Collection[str] = ()) -> str:
     """DOT text for ``graph``: modules below ``depth`` collapsed, identical blocks folded."""
+    return draw(graph, depth=depth, fold_blocks=fold_blocks, rankdir=rankdir, legend=legend, size=size,
+                open_runs=open_runs).source
+
+
+def draw(graph: FlowGraph, *, depth: int | str | None = None, fold_blocks: bool = True, rankdir: str = "TB",
+         legend: bool = True, size: str | None = None, open_runs: Collection[str] = ()) -> Drawing:
+    """The DOT text of ``graph`` and what it shows. ``depth``: modules deeper are collapsed
+    into one node; None draws every layer, ``"auto"`` the deepest that fits a screen
+    (:func:`choose_depth`). ``fold_blocks``: fold runs of identical blocks, except those
+    whose first module is in ``open_runs`` (:func:`fold`). ``size``: Graphviz's ``size``
+    (inches, ``"8,10"``; see :func:`graph_size`)."""
     if rankdir not in RANKDIRS:
         raise ValueError(f"rankdir must be one of {RANKDIRS}, got {rankdir!r}")
-    folding = fold(graph) if fold_blocks else Folding()
+    folding = fold(graph, open_runs) if fold_blocks else Folding()
+    full = full_depth(graph)
+    if depth == AUTO:
+        depth = choose_depth(graph, folding)
+    elif depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 1):
+        raise ValueError(f"depth must be a positive integer, None or {AUTO!r}, got {depth!r}")
+    if depth is not None and depth >= full:
+        depth = None
     view = build_view(graph, depth, folding)
     dot = graphviz.Digraph(graph.model)
-    dot.attr("graph", rankdir=rankdir, label=_label(_title(graph)), labelloc="t", fontname="Helvetica",
-             fontsize="14", nodesep="0.2", ranksep="0.3")
-    dot.attr("node", shape="box", style="rounded,filled", fontname="Helvetica", fontsize="10", margin="0.08,0.04")
+    title = _title(graph)
+    if depth is not None:
+        title[0] += f" · depth {depth} of {full}: --depth {full} draws every layer"  # one line: it costs height
+    attrs = {"size": graph_size(size)} if size is not None else {}
+    dot.attr("graph", rankdir=rankdir, label=_label(title), labelloc="t", fontname="Helvetica",
+             fontsize="12", nodesep="0.15", ranksep="0.1", **attrs)
+    dot.attr("node", shape="box", style="rounded,filled", fontname="Helvetica", fontsize="10", margin="0.06,0.02",
+             height="0")
     dot.attr("edge", fontname="Helvetica", fontsize="8", color="#555555", arrowsize="0.6")
     _emit_clusters(dot, view, graph, folding)
     for src, dst, label in view.edges:
-        dot.edge(src, dst, label=label)
-    dot.node("/legend", label=_legend(view), shape="plaintext", style="")
-    return dot.source
+        dot.edge(dot_name(src), dot_name(dst), label=label)
+    for src, dst in order_hints(view):
+        dot.edge(dot_name(src), dot_name(dst), _attributes=[("style", "invis"), ("minlen", "0"), ("class", "order")])
+    if legend:
+        with dot.subgraph() as sink:  # the last rank: beside the output, below the graph in TB, right of it in LR
+            sink.attr(rank="max")
+            sink.node("/legend", label=_legend(view, LEGEND_COLUMNS[rankdir]), shape="plaintext", style="",
+                      fontsize="9", _attributes=[("id", "legend")])
+    return Drawing(dot.source, depth, full, len(view.nodes), {svg: module for svg, _, module in view.svg.values()})
+
+
+def full_depth(graph: FlowGraph) -> int:
+    """The depth from which every layer is drawn (a deeper one changes nothing)."""
+    own = [module_depth(n.name) if n.kind == "module" else module_depth(n.scope) + 1
+           for n in graph.nodes if n.kind in ("module", "op")]
+    return max(own, default=1)
+
+
+def choose_depth(graph: FlowGraph, folding: Folding | None = None) -> int | None:
+    """The deepest depth whose picture has at most :data:`MAX_NODES` nodes and
+    :data:`MAX_RANKS` on its longest path (None: every layer fits); 1 when none does."""
+    folding = folding if folding is not None else fold(graph)
+    full, chosen = full_depth(graph), 1
+    for depth in range(1, full + 1):
+        view = build_view(graph, depth, folding)
+        if len(view.nodes) > MAX_NODES or longest_path(view) > MAX_RANKS:
+            break
+        chosen = depth
+    else:
+        return None
+    return chosen
+
+
+def _successors(view: View) -> dict[str, list[str]]:
+    """Each visible node's consumers, in the order they were called."""
+    succ: dict[str, list[str]] = {v: [] for v in view.nodes}
+    for src, dst, _ in view.edges:
+        if dst not in succ[src]:
+            succ[src].append(dst)
+    return succ
+
+
+def _topological(succ: dict[str, list[str]]) -> list[str]:
+    """The nodes in an order where every edge goes forward (nodes on a cycle left out)."""
+    incoming = dict.fromkeys(succ, 0)
+    for dsts in succ.values():
+        for d in dsts:
+            incoming[d] += 1
+    order = [v for v, n in incoming.items() if n == 0]
+    for v in order:  # grows while read
+        for d in succ[v]:
+            incoming[d] -= 1
+            if incoming[d] == 0:
+                order.append(d)
+    return order
+
+
+def longest_path(view: View) -> int:
+    """Nodes on the longest path of the picture: its number of ranks, top to bottom."""
+    succ = _successors(view)
+    length: dict[str, int] = {}
+    for v in reversed(_topological(succ)):
+        length[v] = 1 + max((length.get(d, 0) for d in succ[v]), default=0)
+    return max(length.values(), default=0)
+
+
+def order_hints(view: View) -> list[tuple[str, str]]:
+    """(a, b): draw ``a`` left of ``b``. For each tensor used by several nodes, its consumers
+    that do not depend on one another (the branches of an Inception block), in call order."""
+    succ = _successors(view)
+    bit = {v: 1 << i for i, v in enumerate(view.nodes)}
+    below: dict[str, int] = {}  # node -> the set of nodes reachable from it, as bits
+    for v in reversed(_topological(succ)):
+        reach = 0
+        for d in succ[v]:
+            reach |= bit[d] | below.get(d, 0)
+        below[v] = reach
+    hints: list[tuple[str, str]] = []
+    for dsts in succ.values():
+        free = [d for d in dsts if not any(below.get(o, 0) & bit[d] for o in dsts if o != d)]
+        for pair in zip(free, free[1:], strict=False):
+            if pair not in hints and pair[::-1] not in hints:
+                hints.append(pair)
+    return hints
+
+
+def graph_size(size: object) -> str:
+    """Graphviz's ``size`` from ``"8,10"``, ``"8,10!"``, ``8`` or ``(8, 10)`` (inches): the
+    drawing is scaled down to fit, and up too with ``!``."""
+    if isinstance(size, (tuple, list)) and len(size) == 2:
+        size = ",".join(str(v) for v in size)
+    elif isinstance(size, (int, float)) and not isinstance(size, bool):
+        size = str(size)
+    text = str(size).replace(" ", "") if isinstance(size, str) else ""
+    parts = text.removesuffix("!").split(",")
+    try:
+        ok = 1 <= len(parts) <= 2 and all(float(p) > 0 for p in parts)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"size is width,height in inches, like '8,10' ('8,10!' to scale up too), got {size!r}")
+    return text
 
 
 def _title(graph: FlowGraph) -> list[str]:
@@ -418,16 +609,29 @@ def _emit_clusters(dot: graphviz.Digraph, view: View, graph: FlowGraph, folding:
     def emit(into: graphviz.Digraph, cluster: str) -> None:
         for kind, name in content[cluster]:
             if kind == "node":
-                into.node(name, **{k: v for k, v in view.nodes[name].items() if not k.startswith("_")})
+                svg_id, classes, _ = view.svg[name]
+                into.node(dot_name(name), **{k: v for k, v in view.nodes[name].items() if not k.startswith("_")},
+                          _attributes=[("id", _text(svg_id)), ("class", classes)])
                 continue
-            with into.subgraph(name=f"cluster_{name}") as sub:
+            with into.subgraph(name=f"cluster_{dot_name(name)}") as sub:
                 if name.endswith("×"):
-                    sub.attr(label=_label([folding.runs[name[:-1]].title()]), style="rounded,dashed", **CLUSTER)
+                    run = folding.runs[name[:-1]]
+                    sub.attr(label=_label([run.title()]), style="rounded,dashed", **CLUSTER,
+                             _attributes=[("id", _text(_run_id(run))), ("class", "run")])
                 else:
-                    sub.attr(**_cluster_attrs(graph.modules[name], folding.module_run(name)))
+                    module_run = folding.module_run(name)
+                    attrs = _cluster_attrs(graph.modules[name], module_run)
+                    ids = [("id", _text(_run_id(module_run) if module_run else f"cluster:{name}")),
+                           ("class", ("run" if module_run else "module")
+                            + (" mismatch" if attrs.get("color") == MISMATCH_COLOR else ""))]
+                    sub.attr(**attrs, _attributes=ids)
                 emit(sub, name)
 
     emit(dot, "")
+
+
+def _run_id(run: Run) -> str:
+    return f"run:{run.units[0][0][1]}..{run.units[-1][0][1]}"
 
 
 def _cluster_attrs(module: FlowModule, run: Run | None) -> dict[str, str]:
@@ -440,14 +644,18 @@ def _cluster_attrs(module: FlowModule, run: Run | None) -> dict[str, str]:
     return attrs
 
 
-def _legend(view: View) -> str:
-    rows = [f'<TR><TD BGCOLOR="{STYLE[c][0]}" WIDTH="18"></TD><TD ALIGN="LEFT">{STYLE[c][1]}</TD></TR>'
-            for c in view.categories]
+def _legend(view: View, columns: int) -> str:
+    """An HTML table of the categories drawn, ``columns`` entries a row."""
+    entries = [(STYLE[c][0], "", STYLE[c][1]) for c in view.categories]
     if view.mismatch:
-        rows.append(f'<TR><TD BGCOLOR="{MISMATCH_FILL}" COLOR="{MISMATCH_COLOR}" WIDTH="18"></TD>'
-                    f'<TD ALIGN="LEFT"><FONT COLOR="{MISMATCH_COLOR}">expected shape does not match</FONT></TD></TR>')
-    return ('<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="2" CELLPADDING="3">'
-            '<TR><TD COLSPAN="2"><B>legend</B></TD></TR>' + "".join(rows) + "</TABLE>>")
+        entries.append((MISMATCH_FILL, f' COLOR="{MISMATCH_COLOR}"',
+                        f'<FONT COLOR="{MISMATCH_COLOR}">expected shape does not match</FONT>'))
+    cells = [f'<TD BGCOLOR="{fill}"{border} WIDTH="14" HEIGHT="12"></TD><TD ALIGN="LEFT" BORDER="0">{text}</TD>'
+             for fill, border, text in entries]
+    rows = ["<TR>" + "".join(cells[i:i + columns]) + "</TR>" for i in range(0, len(cells), columns)]
+    return ('<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="2" CELLPADDING="2">'
+            f'<TR><TD COLSPAN="{2 * columns}" BORDER="0" ALIGN="LEFT"><B>legend</B></TD></TR>'
+            + "".join(rows) + "</TABLE>>")
 
 
 def _ancestors(module: str) -> list[str]:
@@ -460,6 +668,24 @@ def _ancestors(module: str) -> list[str]:
 
 def _prefix(path: str, depth: int) -> str:
     return ".".join(path.split(".")[:depth])
+
+
+_UNSAFE_IN_NAMES = re.compile(r'[~:"\\<>]')
+
+
+def dot_name(name: str) -> str:
+    """``name`` as a DOT node or cluster name: the characters that DOT or the graphviz
+    package would read otherwise (``:`` a port, ``<...>`` an HTML string, ``"`` and ``\\``
+    escapes), and ``~`` itself, written ``~HH`` (their hex code; not ``%HH``: Graphviz names
+    its anonymous objects ``%N``). Real models' names have none of them and stay as they are;
+    the SVG's ``<title>`` is this text, and report.js decodes it."""
+    return _UNSAFE_IN_NAMES.sub(lambda m: f"~{ord(m.group()):02X}", name)
+
+
+def _text(value: str) -> str:
+    """An attribute's text (a tooltip, an SVG id) shown as written: never an HTML string,
+    backslashes literal (DOT reads ``\\N`` and ``\\G`` in them otherwise)."""
+    return graphviz.nohtml(value.replace("\\", "\\\\"))
 
 
 def _label(lines: list[str]) -> str:

@@ -114,17 +114,36 @@ def render_json(trace: Trace, depth: int | None = None, extra: Additions = NONE,
     return json.dumps(to_json_data(trace, depth, extra), indent=2, ensure_ascii=False) + "\n"
 
 
+CSV_COLUMNS = ("name", "type", "depth", "call", "output_shape", "params", "params_total", "macs", "macs_total",
+               "output_bytes", "expected", "check")
+
+
+def csv_header(extra: Additions = NONE) -> list[str]:
+    """The CSV's column names: the standard ones, then ``extra``'s."""
+    return [*CSV_COLUMNS, *(c.key for c in extra.csv)]
+
+
+def csv_row(r: LayerRecord, extra: Additions = NONE, typed: bool = False) -> list[Any]:
+    """One layer's CSV values, under :func:`csv_header`'s names (numbers as ints). ``typed``:
+    an added column with a ``data`` function gives that value, not its text (for a DataFrame)."""
+    added = [c.data(r) if typed and c.data is not None else c.cell(r) for c in extra.csv]
+    return [r.name, r.type, r.depth, r.call, units.shapes(r.output_shapes), r.params, r.params_total, r.macs,
+            r.macs_total, r.output_bytes, str(r.check.expect) if r.check else "", r.check.status if r.check else "",
+            *added]
+
+
+def csv_records(trace: Trace, depth: int | None = None) -> list[LayerRecord]:
+    """The layers of the CSV: every one, or those down to ``depth``."""
+    return trace.layers if depth is None else visible(trace, depth)
+
+
 def render_csv(trace: Trace, depth: int | None = None, extra: Additions = NONE, **_: Any) -> str:
     """Every layer (down to ``depth``), the standard columns first, then ``extra``'s."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["name", "type", "depth", "call", "output_shape", "params", "params_total", "macs",
-                     "macs_total", "output_bytes", "expected", "check", *(c.key for c in extra.csv)])
-    for r in (trace.layers if depth is None else visible(trace, depth)):
-        writer.writerow([r.name, r.type, r.depth, r.call, units.shapes(r.output_shapes), r.params,
-                         r.params_total, r.macs, r.macs_total, r.output_bytes,
-                         str(r.check.expect) if r.check else "", r.check.status if r.check else "",
-                         *(c.cell(r) for c in extra.csv)])
+    writer.writerow(csv_header(extra))
+    for r in csv_records(trace, depth):
+        writer.writerow(csv_row(r, extra))
     return buf.getvalue()
 
 

@@ -1,8 +1,13 @@
-"""The rich, tree-indented summary table."""
+"""The rich, tree-indented summary table, fitted to the width it is drawn at."""
 
 from __future__ import annotations
 
-from rich.console import Group, RenderableType
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, Group, JustifyMethod, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -20,39 +25,162 @@ def render_table(trace: Trace, depth: int | None = 3, flops: bool = False, by_ty
                  extra: Additions = NONE) -> RenderableType:
     """The summary table, with ``extra``'s columns (before Expected), output-shape text and
     footer lines (:mod:`archscope.report.columns`); the root row, if shown, has no shape
-    and no added cells."""
-    has_checks = bool(trace.checks)
-    columns = extra.shown
-    table = Table(title=f"{trace.model}", title_justify="left")
-    table.add_column("Layer")
-    table.add_column("Type", style="cyan")
-    table.add_column("Output shape", justify="right")
-    table.add_column("Params", justify="right")
-    table.add_column("FLOPs" if flops else "MACs", justify="right")
-    table.add_column("Output mem", justify="right")
-    for column in columns:
-        table.add_column(column.head, justify="right")
-    if has_checks:
-        table.add_column("Expected")
-    for rec in visible(trace, depth):
-        label = "  " * (rec.depth - 1) + (rec.name.rsplit(".", 1)[-1] if rec.depth else ROOT_LABEL)
-        if rec.call > 1:
-            label += f" (call {rec.call})"
-        params = shown_params(rec, depth)
-        shown = (extra.shape(rec) if extra.shape else units.shapes(rec.output_shapes)) if rec.depth else ""
-        row: list[Text | str] = [
-            label, rec.type if rec.depth else "", shown,
-            "(shared)" if rec.call > 1 else units.count(params) if params else "—",
-            units.cost(shown_macs(rec, depth), flops), units.nbytes(rec.output_bytes) if rec.depth else ""]
-        row += [c.cell(rec) if rec.depth else "" for c in columns]
-        if has_checks:
-            row.append(_expected(rec.check))
-        table.add_row(*row, style="red" if rec.check and not rec.check.ok else None)
-    parts: list[RenderableType] = [table]
-    if by_type:
-        parts.append(render_by_type(trace, flops))
-    parts.append(Text("\n".join([*footer_lines(trace, flops), *extra.lines])))
-    return Group(*parts)
+    and no added cells. It fits itself to the width it is drawn at (:class:`SummaryTable`)."""
+    return SummaryTable(trace, depth, flops, by_type, extra)
+
+
+@dataclass(eq=False)
+class _Column:
+    head: str
+    cells: Sequence[Text | str]
+    justify: JustifyMethod = "right"
+    style: str | None = None
+    drop: int | None = None  # None: a core column, never dropped; else the lower, the sooner
+    compact: Sequence[Text | str] | None = None  # the cells' lossless short form, used when narrow
+
+    def __post_init__(self) -> None:
+        self._widths: dict[bool, int] = {}
+
+    def width(self, compact: bool) -> int:
+        """The cells' widest, and the header's: on one line, or (compact) its longest word."""
+        if compact not in self._widths:
+            head = max(map(cell_len, self.head.split())) if compact else cell_len(self.head)
+            cells = self.compact if compact and self.compact is not None else self.cells
+            self._widths[compact] = max([head, *(cell_len(c) if isinstance(c, str) else c.cell_len
+                                                 for c in cells)])
+        return self._widths[compact]
+
+
+@dataclass
+class _Layout:
+    columns: list[_Column]
+    compact: bool
+    dropped: list[str] = field(default_factory=list)
+
+    @property
+    def width(self) -> int:  # a box line between and around the columns, one space of padding each side
+        return sum(c.width(self.compact) for c in self.columns) + 3 * len(self.columns) + 1
+
+
+class SummaryTable:
+    """The summary table and its footer, drawn to fit the width rich gives it
+    (``options.max_width``: the terminal's, a notebook's, or a file's), so that no layer
+    name, shape or number is ever cut, ellipsised or folded:
+
+    1. the full table when it fits (a pipe and ``-o FILE`` always get it: their width is
+       the table's natural width, :func:`archscope.cli.output.emit`);
+    2. else a compact one, lossless: the Layer column indents one space a level instead of
+       two, headers wrap at their spaces, and Expected shows ``✓`` alone where the shape
+       matched (the output shape beside it is the expected one; ``~`` and ``✗`` keep theirs);
+    3. else the compact core columns and, from the most wanted to the least, each other
+       column that still fits: the added columns (training, receptive field) in their order,
+       Expected when a check failed (the row is red and the footer names the mismatch), Output
+       mem, Expected when every check matched (the footer counts them), and last Type (the
+       layer's name says it in most models, and it is the widest); a narrow column can fit
+       where a wider, more wanted one did not. A footer line names the columns not shown;
+    4. Layer, Output shape, Params and MACs are never dropped: when even they do not fit,
+       the table is drawn wider than the width, whole (a terminal then wraps its lines),
+       and the footer says so (print it with ``crop=False``, as the CLI does: a console that
+       crops, as ``rich.print`` does, would cut it at the width). Folding a name or a shape
+       across lines would cut it too.
+
+    Its measure (``rich.measure.Measurement``) is from the compact core to the full table,
+    so ``Measurement.get(...).maximum`` is the width a pipe or a file needs."""
+
+    def __init__(self, trace: Trace, depth: int | None = 3, flops: bool = False, by_type: bool = False,
+                 extra: Additions = NONE) -> None:
+        self.trace, self.flops, self.by_type, self.extra = trace, flops, by_type, extra
+        records = visible(trace, depth)
+        self.row_styles = ["red" if r.check and not r.check.ok else None for r in records]
+        labels = [_label(r.depth, r.name, r.call, 2) for r in records]
+        short = [_label(r.depth, r.name, r.call, 1) for r in records]
+        shapes = [(extra.shape(r) if extra.shape else units.shapes(r.output_shapes)) if r.depth else ""
+                  for r in records]
+        params = ["(shared)" if r.call > 1 else units.count(p) if (p := shown_params(r, depth)) else "—"
+                  for r in records]
+        all_matched = all(c.ok for _, c in trace.checks)
+        self.columns = [
+            _Column("Layer", list(labels), "left", drop=None, compact=list(short)),
+            _Column("Type", [r.type if r.depth else "" for r in records], "left", "cyan", drop=0),
+            _Column("Output shape", list(shapes)),
+            _Column("Params", params),
+            _Column("FLOPs" if flops else "MACs", [units.cost(shown_macs(r, depth), flops) for r in records]),
+            _Column("Output mem", [units.nbytes(r.output_bytes) if r.depth else "" for r in records], drop=2),
+        ]
+        shown = extra.shown
+        for i, column in enumerate(shown):
+            self.columns.append(_Column(column.head, [column.cell(r) if r.depth else "" for r in records],
+                                        drop=4 + len(shown) - i))
+        if trace.checks:
+            self.columns.append(_Column("Expected", [_expected(r.check) for r in records], "left",
+                                        drop=1 if all_matched else 3,
+                                        compact=[_expected(r.check, short=True) for r in records]))
+
+    # ------------------------------------------------------------ rich protocol
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        """From the core columns, compact, to the full table (the footer's prose wraps to either)."""
+        return Measurement(self.layout(0).width, self.layout(None).width)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        layout = self.layout(width)
+        table = self._table(layout)
+        notes: list[str] = []
+        if layout.dropped:
+            notes.append(f"{width} columns: {', '.join(layout.dropped)} not shown")
+        if layout.width > width:
+            notes.append(f"{width} columns: the table still needs {layout.width}: drawn whole, wider than that")
+            options = options.update_width(layout.width)
+        if notes:
+            notes[-1] += "; a wider terminal, a pipe or -o FILE shows every column"
+        parts: list[RenderableType] = [table]
+        if self.by_type:
+            parts.append(render_by_type(self.trace, self.flops))
+        parts.append(Text("\n".join([*notes, *footer_lines(self.trace, self.flops), *self.extra.lines])))
+        yield from console.render(Group(*parts), options)
+
+    # ------------------------------------------------------------ choosing the columns
+
+    def layout(self, width: int | None) -> _Layout:
+        """What is drawn at ``width`` (None: unlimited, the full table; 0: the core alone): the
+        full table if it fits, else the compact core and, by priority, each droppable column
+        that still fits (a narrow one can fit where a wider, more wanted one did not)."""
+        full = _Layout(list(self.columns), compact=False)
+        if width is None or full.width <= width:
+            return full
+        kept = [c for c in self.columns if c.drop is None]
+        for column in sorted(self._droppable(), key=lambda c: -(c.drop or 0)):
+            trial = [c for c in self.columns if c in kept or c is column]
+            if _Layout(trial, compact=True).width <= width:
+                kept = trial
+        return _Layout(kept, compact=True, dropped=[c.head for c in self._droppable() if c not in kept])
+
+    def _droppable(self) -> list[_Column]:
+        return [c for c in self.columns if c.drop is not None]
+
+    def _table(self, layout: _Layout) -> Table:
+        table = Table(title=Text(self.trace.model), title_justify="left")
+        for column in layout.columns:
+            if layout.compact:  # every width set, so rich shrinks nothing
+                table.add_column(column.head, justify=column.justify, style=column.style,
+                                 width=column.width(True), overflow="fold")
+            else:
+                table.add_column(column.head, justify=column.justify, style=column.style)
+        for i, style in enumerate(self.row_styles):
+            table.add_row(*_cells(layout, i), style=style)
+        return table
+
+
+def _cells(layout: _Layout, i: int) -> Sequence[Text]:
+    """Row ``i``'s cells; text as ``Text``, which rich never reads as markup (a layer may be named ``[red]``)."""
+    cells = [(c.compact if layout.compact and c.compact is not None else c.cells)[i] for c in layout.columns]
+    return [cell if isinstance(cell, Text) else Text(cell) for cell in cells]
+
+
+def _label(depth: int, name: str, call: int, indent: int) -> str:
+    label = " " * indent * (depth - 1) + (name.rsplit(".", 1)[-1] if depth else ROOT_LABEL)
+    return label + f" (call {call})" if call > 1 else label
 
 
 def render_by_type(trace: Trace, flops: bool = False) -> Table:
@@ -67,8 +195,8 @@ def render_by_type(trace: Trace, flops: bool = False) -> Table:
     return table
 
 
-def _expected(check: Check | None) -> Text:
+def _expected(check: Check | None, short: bool = False) -> Text:
     if check is None:
         return Text("")
     mark, style = _MARK[check.status]
-    return Text(f"{mark} {check.expect}", style=style)
+    return Text(mark if short and check.status == "match" else f"{mark} {check.expect}", style=style)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from archscope.spec.expect import Check, Expect
 from archscope.spec.inputs import Inputs
+
+if TYPE_CHECKING:
+    from archscope.report.columns import Additions
 
 Shape = tuple[int, ...]
 
@@ -142,6 +146,60 @@ class Trace:
     @property
     def mismatches(self) -> list[tuple[str, Check]]:
         return [(n, c) for n, c in self.checks if not c.ok]
+
+    # How a trace shows itself (``print(t)``, a notebook, ``repr``): the report renderers,
+    # imported when called (the tracer does not depend on archscope.report).
+
+    def __repr__(self) -> str:
+        """One line: ``<Trace resnet50: 25,557,032 params, 4.09G MACs, input 1×3×224×224 float32,
+        70 layers, on spec>`` (layers: the calls of modules without children)."""
+        from archscope.report import units
+        from archscope.spec.inputs import signature
+
+        fed = signature(self.inputs, self.batch)
+        if len(fed) > 60:
+            fed = fed[:59] + "…"
+        layers = sum(1 for r in self.layers if r.is_leaf)
+        extra = f", {self.mode} mode" if self.mode != "eval" else ""
+        extra += ", training step" if self.step is not None else ""
+        extra += f", {len(self.mismatches)} MISMATCH" if self.mismatches else ""
+        return (f"<Trace {self.model}: {units.count(self.totals.params)} params, {units.short(self.totals.macs)} "
+                f"MACs, input{'s' if len(self.inputs.leaves()) > 1 else ''} {fed}, {layers} "
+                f"layer{'' if layers == 1 else 's'}, on {self.device}{extra}>")
+
+    def __str__(self) -> str:
+        """The summary table (depth 3) as ``archscope summary`` prints it: fitted to the terminal
+        (or ``COLUMNS``) when stdout is one, else whole (:mod:`archscope.report.console`)."""
+        from archscope.report.console import text
+        from archscope.report.table import render_table
+
+        return text(render_table(self, 3, extra=self._additions(3)))
+
+    def _repr_html_(self) -> str:
+        """The summary table in HTML, for Jupyter: the rows, marks and footer of :meth:`__str__`."""
+        from archscope.report.html.table import table_html
+
+        return table_html(self, 3, extra=self._additions(3))
+
+    def to_pandas(self, depth: int | None = None) -> Any:
+        """The layers as a ``pandas.DataFrame``: the rows and columns of ``archscope summary -f csv``
+        (every layer, or down to ``depth``; a training step's six columns too), numbers as ints."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("to_pandas needs pandas: pip install pandas") from None
+        from archscope.report.machine import csv_header, csv_records, csv_row
+
+        extra = self._additions(depth)
+        return pd.DataFrame([csv_row(r, extra, typed=True) for r in csv_records(self, depth)],
+                            columns=csv_header(extra))
+
+    def _additions(self, depth: int | None, flops: bool = False) -> Additions:
+        """What every report of this trace adds to the standard summary: its training step's."""
+        from archscope.report.columns import NONE
+        from archscope.report.training import training_additions
+
+        return training_additions(self, depth, flops) if self.step is not None else NONE
 
 
 INCLUSIVE = ("macs", "grad_input_macs", "grad_weight_macs", "saved_bytes")  # each has a ``_total``
