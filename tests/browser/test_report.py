@@ -143,12 +143,12 @@ def test_the_depth_bar_and_the_filter(r50: Opened, r50_trace: Any) -> None:
 def test_a_folded_run_expands_and_collapses_on_click(r50: Opened) -> None:
     folded = r50.node_ids()
     assert "layer1.2.conv1" not in folded and "layer1.1.conv1" in folded
-    r50.page.click('#as-graph g.cluster[data-id="cluster_layer1.1"]')
+    r50.page.click('#as-graph g.cluster[data-id="cluster_layer1.1"] > text')  # its title, as a user would
     expanded = r50.node_ids()
     assert {"layer1.2.conv1", "layer1.2.conv3"} <= set(expanded)
     assert "layer3.2.conv1" not in expanded  # one run opens, the others stay folded
     assert "Bottleneck ×2 expanded" in r50.page.inner_text("#as-status")
-    r50.page.click('#as-graph g.cluster[data-id="cluster_layer1.2"]')  # a block of the open run: fold it again
+    r50.page.click('#as-graph g.cluster[data-id="cluster_layer1.2"] > text')  # a block of the open run: fold it again
     assert r50.node_ids() == folded
 
 
