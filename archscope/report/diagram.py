@@ -187,7 +187,7 @@ def render(source: str, kind: str, output: str | None = None, dpi: float | None 
     import graphviz
 
     try:
-        if shutil.which("dot") is None:
+        if not dot_available():
             raise graphviz.ExecutableNotFound(["dot"])
         text = with_dpi(source, dpi) if kind == "png" else source
         return graphviz.Source(text).pipe(format=kind, engine="dot")

@@ -68,7 +68,7 @@ class SummaryTable:
     name, shape or number is ever cut, ellipsised or folded:
 
     1. the full table when it fits (a pipe and ``-o FILE`` always get it: their width is
-       the table's natural width, :func:`archscope.cli.output.emit`);
+       the table's natural width, :mod:`archscope.report.console`);
     2. else a compact one, lossless: the Layer column indents one space a level instead of
        two, headers wrap at their spaces, and Expected shows ``✓`` alone where the shape
        matched (the output shape beside it is the expected one; ``~`` and ``✗`` keep theirs);
