@@ -27,6 +27,7 @@ from archscope.report.dot import (
     LEGEND_COLUMNS,
     MAX_NODES,
     MAX_RANKS,
+    SCREEN,
     build_view,
     choose_depth,
     draw,
@@ -249,6 +250,26 @@ def test_the_default_depth_fits_a_screen(model: str, size: str | None, depth: in
         assert len(deeper.nodes) > MAX_NODES or longest_path(deeper) > MAX_RANKS
     else:
         assert "draws every layer" not in g.source
+
+
+@needs_dot
+@pytest.mark.parametrize(("model", "size"), [("googlenet", None), ("resnet50", None), ("inception_v3", "299")])
+def test_the_default_picture_is_scaled_down_to_one_screen(model: str, size: str | None) -> None:
+    """googlenet at depth 1 is 1196 px tall at its natural size: the default picture is
+    scaled down to 14×10.4 inches; a depth asked for is drawn at 100%, taller."""
+    def points(svg: str) -> tuple[float, float]:
+        m = re.search(r'width="([\d.]+)pt" height="([\d.]+)pt"', svg)
+        assert m
+        return float(m.group(1)), float(m.group(2))
+
+    g = diagram(model, size)
+    assert f'size="{SCREEN}"' in g.source.split("\n")[1]
+    width, height = points(g.svg())
+    assert width <= 14 * 72 + 1 and height <= 10.4 * 72 + 1
+    assert height > 10.4 * 72 - 2  # these three are taller than a screen, so they were scaled
+    natural = archscope.api.graph(model, size, depth=g.depth)
+    assert " size=" not in natural.source.split("\n")[1]
+    assert points(natural.svg())[1] > 10.4 * 72 + 40
 
 
 def test_depth_and_expand_given_are_drawn_as_given() -> None:

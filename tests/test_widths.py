@@ -220,3 +220,41 @@ def test_names_that_look_like_rich_markup_are_shown_as_written() -> None:
     model.add_module("[bold]", nn.ReLU())
     text = str(archscope.trace(model, input_size=(4,)))
     assert "[red]x" in text and "[bold]" in text
+
+
+# ---------------------------------------------------------------- archscope diff at any width
+
+DIFFS = (("resnet50", "resnext50_32x4d"), ("densenet121", "densenet169"), ("inception_v3", "googlenet"))
+
+
+@cache
+def diff_case(a: str, b: str) -> object:
+    from archscope.analysis.diff import diff_targets
+
+    return diff_targets(a, b)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize(("a", "b"), DIFFS)
+def test_diff_cuts_no_name_and_no_number_and_says_what_it_drops(a: str, b: str, width: int) -> None:
+    from archscope.report.diff import layer_label, render_table, rows, what_changed
+
+    diff = diff_case(a, b)
+    lines = draw(render_table(diff), width)
+    text = "\n".join(lines)
+    assert "…" not in text
+    dropped = not_shown(lines, width)
+    assert set(dropped) <= {"Params a", "Params b", "MACs a", "MACs b"}
+    if dropped:
+        assert dropped[:2] == ["MACs a", "MACs b"] or dropped == ["Params a", "Params b", "MACs a", "MACs b"]
+    needs = re.search(r"the table still needs (\d+)", " ".join(text.split()))
+    assert max(map(cell_len, lines)) <= (int(needs.group(1)) if needs else width)
+    body = [line for line in lines if line.startswith("│")]
+    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in body]
+    names = " ".join(c[0] for c in cells)  # a name in one cell, or an "a → b" over two lines
+    said = " ".join(" ".join(c[1] for c in cells).split())
+    for row in rows(diff):
+        assert " ".join(layer_label(row).split()) in " ".join(names.split())
+        assert what_changed(row) in said  # wrapped at its words, every word whole
+    if width == 200 and a == "resnet50":
+        assert dropped == [] and "columns:" not in text

@@ -59,7 +59,8 @@ def graph(
     size: Annotated[str | None, typer.Option("--size", show_default=False,
                                              help="Largest size in inches, WIDTH,HEIGHT (Graphviz's size): "
                                                   "a bigger diagram is scaled down to fit; 'W,H!' scales a "
-                                                  "smaller one up. Default: natural size.")] = None,
+                                                  "smaller one up. Default: the natural size; with the "
+                                                  "default depth at most 14,10.4 (1344x1000 px at 96 dpi).")] = None,
     dpi: Annotated[float | None, typer.Option("--dpi", min=1, max=2400, show_default=False,
                                               help="Resolution of a PNG, dots per inch (default 96: one "
                                                    "point of text is 1.33 pixels).")] = None,

@@ -27,7 +27,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from rich.console import Group, RenderableType
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -131,14 +133,6 @@ def _title(diff: ModelDiff) -> str:
 
 
 def render_table(diff: ModelDiff, show_all: bool = False) -> RenderableType:
-    table = Table(title=_title(diff), title_justify="left")
-    table.add_column("Layer")
-    table.add_column("What changed")
-    for head in ("Params a", "Params b", "MACs a", "MACs b"):
-        table.add_column(head, justify="right")
-    for r in rows(diff, show_all):
-        table.add_row(layer_label(r), what_changed(r), _params(r.a), _params(r.b), _macs(r.a), _macs(r.b),
-                      style=_STYLE.get(r.status))
     totals = Table(title="totals", title_justify="left")
     totals.add_column("")
     totals.add_column(f"{diff.a.target} (a)", justify="right")
@@ -147,8 +141,78 @@ def render_table(diff: ModelDiff, show_all: bool = False) -> RenderableType:
     for what, label, a, b in _totals(diff):
         totals.add_row(label, _total(what, a), _total(what, b), ratio(a, b))
     lines = [diff.summary(), *_training_line(diff)] + [f"note: {n}" for n in diff.notes]
-    parts: list[RenderableType] = [table] if rows(diff, show_all) else []
+    parts: list[RenderableType] = [LayerTable(diff, show_all)] if rows(diff, show_all) else []
     return Group(*parts, totals, Text("\n".join(lines)))
+
+
+_NUMBERS = ("Params a", "Params b", "MACs a", "MACs b")
+_DROPPED_FIRST = (("MACs a", "MACs b"), ("Params a", "Params b"))  # when narrow, dropped in this order
+
+
+class LayerTable:
+    """The changed layers, fitted to the width rich gives it, as the summary table is
+    (:class:`archscope.report.table.SummaryTable`): no layer name and no number is ever cut.
+    What changed wraps at its words, down to its longest word; when that does not fit, a
+    renamed layer's ``a → b`` takes two lines, then the MACs columns go, then the Params
+    columns (a line under the table says so), and at last the table is drawn whole, wider
+    than the width."""
+
+    def __init__(self, diff: ModelDiff, show_all: bool = False) -> None:
+        self.title = _title(diff)
+        self.rows = rows(diff, show_all)
+        self.cells = [[layer_label(r), what_changed(r), _params(r.a), _params(r.b), _macs(r.a), _macs(r.b)]
+                      for r in self.rows]
+        heads = ("Layer", "What changed", *_NUMBERS)
+        self.natural = [max(cell_len(h), *(cell_len(c[i]) for c in self.cells)) for i, h in enumerate(heads)]
+        self.two_line = max(cell_len(part) for c in self.cells for part in _two_lines(c[0]).split("\n"))
+        self.narrowest_what = max(cell_len("changed"), *(cell_len(w) for c in self.cells for w in c[1].split()))
+
+    def _fit(self, width: int) -> tuple[bool, list[str], int]:
+        """Whether names take two lines, the number columns kept, and the width of What changed."""
+        what = min(self.narrowest_what, self.natural[1])
+        tries = [(False, list(_NUMBERS)), (True, list(_NUMBERS))]
+        tries += [(True, [h for h in _NUMBERS if h not in sum(_DROPPED_FIRST[:i + 1], ())])
+                  for i in range(len(_DROPPED_FIRST))]
+        for two, kept in tries:
+            room = width - self._width(two, kept, 0)
+            if room >= what:
+                return two, kept, min(room, self.natural[1])
+        return True, tries[-1][1], what
+
+    def _width(self, two: bool, kept: list[str], what: int) -> int:
+        numbers = sum(self.natural[2 + _NUMBERS.index(h)] for h in kept)
+        return (self.two_line if two else self.natural[0]) + what + numbers + 3 * (2 + len(kept)) + 1
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        two, kept, what = self._fit(0)
+        return Measurement(self._width(two, kept, what), self._width(False, list(_NUMBERS), self.natural[1]))
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        two, kept, what = self._fit(width)
+        table = Table(title=self.title, title_justify="left")
+        table.add_column("Layer", width=self.two_line if two else self.natural[0], no_wrap=True)
+        table.add_column("What changed", width=what, overflow="fold")
+        for head in kept:
+            table.add_column(head, justify="right", width=self.natural[2 + _NUMBERS.index(head)], no_wrap=True)
+        for r, cells in zip(self.rows, self.cells, strict=True):
+            shown = [_two_lines(cells[0]) if two else cells[0], cells[1]]
+            shown += [cells[2 + _NUMBERS.index(h)] for h in kept]
+            table.add_row(*map(Text, shown), style=_STYLE.get(r.status))
+        drawn = self._width(two, kept, what)
+        parts: list[RenderableType] = [table]
+        if len(kept) < len(_NUMBERS) or drawn > width:
+            said = [f"{', '.join(h for h in _NUMBERS if h not in kept)} not shown"] if len(kept) < len(_NUMBERS) else []
+            said += [f"the table still needs {drawn}: drawn whole, wider than that"] if drawn > width else []
+            parts.append(Text(f"{width} columns: {'; '.join(said)}; a wider terminal, a pipe or -o FILE "
+                              "shows every column"))
+            options = options.update_width(max(width, drawn))
+        yield from console.render(Group(*parts), options)
+
+
+def _two_lines(label: str) -> str:
+    """``a → b`` as ``a`` over ``→ b``."""
+    return label.replace(" → ", "\n→ ")
 
 
 def _md(text: str) -> str:

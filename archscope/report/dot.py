@@ -19,8 +19,10 @@ Two views of the same graph, both deterministic (the same graph gives the same t
 Layout: the default depth (``depth="auto"``, :func:`choose_depth`) is the deepest at which
 the picture stays about one screen (at most :data:`MAX_NODES` nodes and :data:`MAX_RANKS`
 on the longest path); the title then says how deep it goes and which ``--depth`` draws
-every layer. The legend is a node of the last rank (``rank=max``: beside the output, at
-the bottom in TB, at the right in LR), so it never pushes the first node down. Branches
+every layer. If that picture is still larger than :data:`SCREEN` (a chain of blocks that do
+not fold, as googlenet's), Graphviz scales it down to fit (its ``size``; ``--size`` chooses
+another). The legend is a node of the last rank (``rank=max``: beside the output, at the
+bottom in TB, at the right in LR), so it never pushes the first node down. Branches
 are drawn left to right in the order the code runs them: invisible ``minlen=0`` edges
 (``class="order"``) chain the independent consumers of each tensor in call order (a hint
 Graphviz's ``dot`` follows in practice: every Inception block of inception_v3 comes out in
@@ -92,6 +94,7 @@ RANKDIRS = ("TB", "LR")
 AUTO = "auto"  # the depth archscope chooses: the deepest that keeps the picture about one screen
 MAX_NODES = 60  # nodes drawn, at most, at the depth chosen by itself
 MAX_RANKS = 18  # nodes on the longest path, at most: each costs ~50 px at 96 dpi (a one-line node and its edge label)
+SCREEN = "14,10.4"  # inches, 1344×1000 px at 96 dpi: the auto-depth picture is scaled down to fit, if larger
 LEGEND_COLUMNS = {"TB": 5, "LR": 1}  # entries per legend row: a short strip below, a column to the right
 CLUSTER = {"labeljust": "l", "fontsize": "10", "margin": "4", "color": "#888888", "fontcolor": "#333333"}
 
@@ -459,6 +462,7 @@ def draw(graph: FlowGraph, *, depth: int | str | None = None, fold_blocks: bool 
     full = full_depth(graph)
     if depth == AUTO:
         depth = choose_depth(graph, folding)
+        size = SCREEN if size is None else size
     elif depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 1):
         raise ValueError(f"depth must be a positive integer, None or {AUTO!r}, got {depth!r}")
     if depth is not None and depth >= full:
