@@ -104,13 +104,47 @@ def test_any_input_size_and_batch_on_meta_costs_no_memory() -> None:
     assert trace.layers[1].output_shape == (64, 64, 512, 512)
 
 
-def test_the_command_lines_warmup_skips_dynamo_and_changes_no_number() -> None:
-    """archscope.tracer.warmup (CLI only) spares torch's dynamo import; the traces are the same."""
+def test_a_trace_never_imports_dynamo_and_its_numbers_do_not_change() -> None:
+    """archscope.tracer.warmup spares torch's dynamo import (1–1.6 s) in the library as in
+    the CLI, for every kind of model: spec, user module, transformer, LSTM, token ids, a
+    training step; the traces are the ones a process that imported dynamo gets."""
     cases = [(f"{MYNET}:Net", 32), ("resnet18", 64), ("efficientnet_b0", 96), ("inception_v3", 299)]
-    probe = ("import json, sys; from archscope.tracer import warmup; warmup.allow(); "
-             "from archscope.api import trace; from archscope.report import render_json; "
+    probe = ("import json, sys; import archscope; from torch import nn; from archscope.api import trace; "
+             "from archscope.report import render_json; "
              f"out = [json.loads(render_json(trace(t, input_size=s, analytic=False))) for t, s in {cases!r}]; "
+             "trace(nn.TransformerEncoder(nn.TransformerEncoderLayer(64, 4, 128, batch_first=True), 2), "
+             "input_size=(10, 64)); trace(nn.LSTM(16, 32, 2, batch_first=True), input_size=(10, 16)); "
+             "trace(nn.Sequential(nn.Embedding(100, 16), nn.Linear(16, 4)), input_size=['7:int64']); "
+             "trace('resnet18', training=archscope.Training(optimizer='adam', amp='bf16')); "
              "assert 'torch._dynamo' not in sys.modules, 'dynamo was imported'; print(json.dumps(out))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    import torch._dynamo  # noqa: F401  (this process: torch's own marks from here on)
+
     expected = [json.loads(render_json(archscope.trace(t, input_size=s, analytic=False))) for t, s in cases]
     assert json.loads(done.stdout) == expected
+
+
+COMPILE_AFTER_TRACE = """
+import sys, torch, archscope
+from torch._compile import _disable_dynamo
+archscope.trace("resnet18", analytic=False)
+assert "torch._dynamo" not in sys.modules
+code = _disable_dynamo(lambda: None).__code__
+wrapper = torch._refs.add
+while wrapper.__code__ is not code:
+    wrapper = wrapper.__wrapped__
+fn = wrapper.__closure__[code.co_freevars.index("fn")].cell_contents
+assert fn.__dynamo_disable.__name__ == "mark"  # given up front
+import torch._dynamo
+torch._refs.add(torch.ones(2), torch.ones(2))
+assert fn.__dynamo_disable.__name__ != "mark", fn.__dynamo_disable  # torch's own, from dynamo.disable
+f = torch.compile(lambda x: torch.relu(x) + 1, backend="eager")
+assert f(torch.ones(3)).tolist() == [2.0, 2.0, 2.0]
+print("ok")
+"""
+
+
+def test_after_a_trace_torch_compile_still_disables_dynamo_where_torch_does() -> None:
+    """The mark given up front hands over to ``torch._dynamo.disable`` once dynamo is imported."""
+    done = subprocess.run([sys.executable, "-c", COMPILE_AFTER_TRACE], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

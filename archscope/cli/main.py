@@ -113,9 +113,6 @@ _register_commands()
 def main() -> None:
     import warnings
 
-    from archscope.tracer import warmup
-
     # torch warns at import when NumPy is not installed; archscope never hands it an array
     warnings.filterwarnings("ignore", message="Failed to initialize NumPy", category=UserWarning)
-    warmup.allow()  # this process only traces: spare it torch's lazy dynamo import
     app()

@@ -44,6 +44,13 @@ class OpCounter(TorchDispatchMode):
         self.observe = observe  # sees every operator (packet name, arguments, output): a training step
         self.not_counted: Counter[str] = Counter()
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        """No: torch would wrap ``__torch_dispatch__`` in ``torch._disable_dynamo``, whose first
+        call imports ``torch._dynamo`` (about 1–2 s) only to mark the function "do not compile";
+        this mode is never compiled (torch's documented opt-out, ``TorchDispatchMode._should_skip_dynamo``)."""
+        return False
+
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (),
                            kwargs: dict[str, Any] | None = None) -> Any:
         kwargs = kwargs or {}

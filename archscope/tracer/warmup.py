@@ -1,35 +1,48 @@
-"""Spare the command line torch's lazy import of ``torch._dynamo`` (about 1 s).
+"""Spare a tracing run torch's lazy import of ``torch._dynamo`` (1.0–1.6 s), without
+changing what torch.compile does.
 
-The first meta-device ``add``, ``relu`` or ``cat``, and the first call of any
-``TorchDispatchMode`` (the operator counter is one), go through functions that torch
-wraps with ``torch._compile._disable_dynamo``. Each wrapper imports ``torch._dynamo`` on
-its first call, only to mark its function "do not compile". A tracing run never compiles
-anything, so in the ``archscope`` process the mark can be given up front (the function
-itself, as if dynamo had already looked) and the import never happens: the hook tracer
-then costs about 0.5 s instead of 1.5 s for ResNet-50 (bench/RESULTS.md).
+What triggers it: torch wraps some functions in ``torch._compile._disable_dynamo``, whose
+wrapper imports ``torch._dynamo`` on its first call only to mark the function "do not
+compile" (``torch._dynamo.disable``). A forward pass on the meta device calls two kinds:
 
-This changes what torch.compile would do later in the same process, so only the command
-line allows it (:func:`allow`); a program that imports archscope as a library keeps
-torch's behaviour. Anything unexpected in torch's internals makes it a no-op: it is an
-optimisation, never a requirement. tests/test_analytic.py checks the traced numbers are
-the same with it.
+- ``TorchDispatchMode.__torch_dispatch__`` of every mode subclass: the operator counter
+  opts out at its root, with torch's documented switch
+  (:meth:`archscope.tracer.counting.OpCounter._should_skip_dynamo`);
+- the Python meta kernels of ``torch._refs`` (``add``, ``mul``, ``relu``, ``where``, ...:
+  torch registers them as the Meta kernels of those aten operators, wrapped by
+  ``elementwise_type_promotion_wrapper``). They are torch's own and run whatever archscope
+  does, so :func:`skip_dynamo_import` gives each of them its mark up front: a function that
+  calls the kernel directly while ``torch._dynamo`` is not imported (nothing can be
+  compiling then, so there is nothing to disable) and, once it is, asks
+  ``torch._dynamo.disable`` exactly as torch's wrapper would have. torch.compile later in
+  the same process therefore behaves as it always did, and the library gets the saving as
+  well as the command line.
+
+A training step with ``--checkpoint`` still imports it: torch's non-reentrant activation
+checkpointing reads ``torch._dynamo.config`` itself.
+
+The functions are found through torch's decomposition tables (every Python Meta kernel is
+one) and the functions of those modules, following ``__wrapped__`` and closures: no walk over the
+garbage collector's objects. Anything unexpected in torch's internals makes this a no-op:
+it is an optimisation, never a requirement (the import then happens as before).
+``tests/test_user_models.py`` checks that a trace of every kind of model leaves
+``torch._dynamo`` unimported and that its numbers do not change.
 """
 
 from __future__ import annotations
 
 import sys
+import types
+from collections.abc import Callable, Iterator
+from typing import Any
 
-_STATE = {"allowed": False, "done": False}
-
-
-def allow() -> None:
-    """Let :func:`skip_dynamo_import` act in this process (the CLI calls this)."""
-    _STATE["allowed"] = True
+_STATE = {"done": False}
+_MODULES = ("torch._refs", "torch._prims", "torch._decomp", "torch._meta_registrations")  # the meta kernels' homes
 
 
 def skip_dynamo_import() -> None:
-    """Pre-mark torch's ``_disable_dynamo`` wrappers, once, if allowed and still useful."""
-    if not _STATE["allowed"] or _STATE["done"] or "torch._dynamo" in sys.modules:
+    """Give torch's meta kernels their dynamo mark, once, while ``torch._dynamo`` is not imported."""
+    if _STATE["done"] or "torch._dynamo" in sys.modules:
         return
     _STATE["done"] = True
     try:
@@ -39,24 +52,53 @@ def skip_dynamo_import() -> None:
 
 
 def _premark() -> None:
-    import gc
-
-    import torch._decomp  # noqa: F401  (the modules whose wrappers a meta forward pass calls)
-    import torch._meta_registrations  # noqa: F401
-    import torch._prims  # noqa: F401
-    import torch._refs  # noqa: F401
+    import torch._decomp
+    import torch._meta_registrations  # noqa: F401  (registers the Meta kernels into the tables)
     import torch._refs.nn.functional  # noqa: F401
+    import torch._refs.special  # noqa: F401
     from torch._compile import _disable_dynamo
 
-    import archscope.tracer.counting  # noqa: F401  (OpCounter.__torch_dispatch__ is wrapped too)
-
-    wrapper_code = _disable_dynamo(lambda: None).__code__
-    if "fn" not in wrapper_code.co_freevars:
+    code = _disable_dynamo(lambda: None).__code__
+    if not {"fn", "recursive"} <= set(code.co_freevars):
         return
-    slot = wrapper_code.co_freevars.index("fn")
-    wrappers = [obj for obj in gc.get_objects()
-                if type(obj).__name__ == "function" and obj.__code__ is wrapper_code]
-    for wrapper in wrappers:
-        fn = wrapper.__closure__[slot].cell_contents
-        if getattr(fn, "__dynamo_disable", None) is None:
-            fn.__dynamo_disable = fn
+    fn_slot, recursive_slot = code.co_freevars.index("fn"), code.co_freevars.index("recursive")
+    roots: list[Any] = [f for table in torch._decomp.global_decomposition_table.values() for f in table.values()]
+    roots += [f for name, module in list(sys.modules.items()) if name.startswith(_MODULES) and module is not None
+              for f in vars(module).values() if isinstance(f, types.FunctionType)]
+    for wrapper in _reachable(roots):
+        if wrapper.__code__ is code and wrapper.__closure__ is not None:
+            fn = wrapper.__closure__[fn_slot].cell_contents
+            if getattr(fn, "__dynamo_disable", None) is None:
+                fn.__dynamo_disable = _disabled_when_compiling(fn, wrapper.__closure__[recursive_slot].cell_contents)
+
+
+def _reachable(roots: list[Any]) -> Iterator[types.FunctionType]:
+    """Every function reachable from ``roots`` through ``__wrapped__`` and closure cells."""
+    seen: set[int] = set()
+    stack = list(roots)
+    while stack:
+        f = stack.pop()
+        if not isinstance(f, types.FunctionType) or id(f) in seen:
+            continue
+        seen.add(id(f))
+        yield f
+        stack.append(getattr(f, "__wrapped__", None))
+        for cell in f.__closure__ or ():
+            try:
+                stack.append(cell.cell_contents)
+            except ValueError:  # an empty cell
+                continue
+
+
+def _disabled_when_compiling(fn: Callable[..., Any], recursive: bool) -> Callable[..., Any]:
+    """``fn`` itself while ``torch._dynamo`` is not imported; afterwards what torch's
+    ``_disable_dynamo`` wrapper would have made of it (and that, from then on)."""
+    def mark(*args: Any, **kwargs: Any) -> Any:
+        dynamo = sys.modules.get("torch._dynamo")
+        disable = getattr(dynamo, "disable", None)
+        if disable is None:  # not imported (or still importing): nothing is being compiled
+            return fn(*args, **kwargs)
+        disabled = disable(fn, recursive, wrapping=False)
+        fn.__dynamo_disable = disabled  # type: ignore[attr-defined]
+        return disabled(*args, **kwargs)
+    return mark
