@@ -105,9 +105,10 @@ def test_any_input_size_and_batch_on_meta_costs_no_memory() -> None:
 
 
 def test_a_trace_never_imports_dynamo_and_its_numbers_do_not_change() -> None:
-    """archscope.tracer.warmup spares torch's dynamo import (1–1.6 s) in the library as in
+    """archscope.dynamo spares torch's dynamo import (1–1.6 s) in the library as in
     the CLI, for every kind of model: spec, user module, transformer, LSTM, token ids, a
-    training step; the traces are the ones a process that imported dynamo gets."""
+    training step, a module whose init runs on meta (TokenEncoder's normal_); the traces
+    are the ones a process that imported dynamo gets."""
     cases = [(f"{MYNET}:Net", 32), ("resnet18", 64), ("efficientnet_b0", 96), ("inception_v3", 299)]
     probe = ("import json, sys; import archscope; from torch import nn; from archscope.api import trace; "
              "from archscope.report import render_json; "
@@ -116,6 +117,7 @@ def test_a_trace_never_imports_dynamo_and_its_numbers_do_not_change() -> None:
              "input_size=(10, 64)); trace(nn.LSTM(16, 32, 2, batch_first=True), input_size=(10, 16)); "
              "trace(nn.Sequential(nn.Embedding(100, 16), nn.Linear(16, 4)), input_size=['7:int64']); "
              "trace('resnet18', training=archscope.Training(optimizer='adam', amp='bf16')); "
+             f"trace({str(ROOT / 'tests' / 'user_corpus.py')!r} + ':TokenEncoder', input_size=['128:int64']); "
              "assert 'torch._dynamo' not in sys.modules, 'dynamo was imported'; print(json.dumps(out))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     import torch._dynamo  # noqa: F401  (this process: torch's own marks from here on)

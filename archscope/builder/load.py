@@ -53,6 +53,9 @@ class Target:
         """A fresh module on ``device``; the user's own instance is never modified."""
         import torch
 
+        from archscope import dynamo
+
+        dynamo.skip_import()  # a module's init on meta runs torch's wrapped meta kernels too (normal_)
         if self.instance is not None:
             return _copy_to(self.instance, torch.device(device))
         with torch.device(device):

@@ -17,11 +17,11 @@ import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
+from archscope import dynamo
 from archscope.builder.inputs import expects, labelled, materialise, tensors_in
 from archscope.errors import USER_CODE_ERRORS, ShapeError, one_line
 from archscope.spec.expect import Expect
 from archscope.spec.inputs import Inputs, describe_all, fmt_shape
-from archscope.tracer import warmup
 from archscope.tracer.backward import StepTracker
 from archscope.tracer.conventions import CONVENTIONS, Convention, recurrent_cost
 from archscope.tracer.counting import OpCounter
@@ -166,7 +166,7 @@ def trace_module(model: nn.Module, inputs: Inputs, *, batch: int = 1, name: str 
     or the user's own tensors); record every module call and price every operator by
     ``convention`` (see :mod:`archscope.tracer.conventions`). With ``training``, in train
     mode with autograd on, followed by a backward pass (:mod:`archscope.tracer.backward`)."""
-    warmup.skip_dynamo_import()  # spares torch's lazy dynamo import (1-1.6 s), changing nothing else
+    dynamo.skip_import()  # spares torch's lazy dynamo import (1-1.6 s), changing nothing else
     device = _device_of(model)
     inputs = inputs.with_dtype(str(dtype).removeprefix("torch."))
     try:

@@ -11,7 +11,7 @@ compile" (``torch._dynamo.disable``). A forward pass on the meta device calls tw
 - the Python meta kernels of ``torch._refs`` (``add``, ``mul``, ``relu``, ``where``, ...:
   torch registers them as the Meta kernels of those aten operators, wrapped by
   ``elementwise_type_promotion_wrapper``). They are torch's own and run whatever archscope
-  does, so :func:`skip_dynamo_import` gives each of them its mark up front: a function that
+  does, so :func:`skip_import` gives each of them its mark up front: a function that
   calls the kernel directly while ``torch._dynamo`` is not imported (nothing can be
   compiling then, so there is nothing to disable) and, once it is, asks
   ``torch._dynamo.disable`` exactly as torch's wrapper would have. torch.compile later in
@@ -40,7 +40,7 @@ _STATE = {"done": False}
 _MODULES = ("torch._refs", "torch._prims", "torch._decomp", "torch._meta_registrations")  # the meta kernels' homes
 
 
-def skip_dynamo_import() -> None:
+def skip_import() -> None:
     """Give torch's meta kernels their dynamo mark, once, while ``torch._dynamo`` is not imported."""
     if _STATE["done"] or "torch._dynamo" in sys.modules:
         return
