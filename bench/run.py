@@ -17,6 +17,10 @@ Contenders per case:
   torchinfo (cpu)   ``torchinfo.summary(model, input_size)`` as its users call it: real CPU tensors
   torchinfo (meta)  the same on a meta-device model and input
   fvcore (cpu)      ``fvcore.nn.FlopCountAnalysis(model, x).total()`` on CPU
+  FlopCounterMode (meta)  torch's own counter over a meta forward pass (FLOPs only)
+  ptflops (cpu)     ``ptflops.get_model_complexity_info`` (batch-1 cases only: it makes its own input)
+  archscope.trace() (python)  the first ``archscope.trace()`` of a fresh Python process, hook tracer
+  (a contender whose package is not installed is left out)
 
 User-model cases (token ids, a torchvision import path) run archscope on the import path
 with ``--input`` as a user types it, and the other tools on the same module and inputs;
@@ -35,6 +39,7 @@ Commands with a target of their own (``archscope --help``, ``list``, ``check --z
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -88,8 +93,19 @@ SCRIPTS = {
                     "x = torch.zeros({batch}, 3, {size}, {size})\n"
                     "f = FlopCountAnalysis(model, x); f.unsupported_ops_warnings(False); "
                     "f.uncalled_modules_warnings(False); f.total()\n",
+    "FlopCounterMode (meta)": _BUILD + "from torch.utils.flop_counter import FlopCounterMode\n"
+                              "x = torch.zeros({batch}, 3, {size}, {size}, device='meta')\n"
+                              "with FlopCounterMode(display=False) as f:\n    model(x)\nf.get_total_flops()\n",
+    "ptflops (cpu)": _BUILD + "from ptflops import get_model_complexity_info\n"  # batch 1: its own input
+                     "get_model_complexity_info(model, (3, {size}, {size}), as_strings=False, "
+                     "print_per_layer_stat=False, verbose=False)\n",
 }
-DEVICE = {"torchinfo (cpu)": "cpu", "torchinfo (meta)": "meta", "fvcore (cpu)": "cpu"}
+DEVICE = {"torchinfo (cpu)": "cpu", "torchinfo (meta)": "meta", "fvcore (cpu)": "cpu",
+          "FlopCounterMode (meta)": "meta", "ptflops (cpu)": "cpu"}
+# the hook tracer from Python, as a notebook calls it: a fresh process, the first trace()
+API = "import archscope\narchscope.trace({target!r}, input_size={size!r}, batch={batch}, analytic=False)\n"
+OPTIONAL = {"torchinfo": ("torchinfo (cpu)", "torchinfo (meta)"), "fvcore": ("fvcore (cpu)",),
+            "ptflops": ("ptflops (cpu)",)}  # a contender whose package is not installed is left out
 
 
 @dataclass(frozen=True)
@@ -118,6 +134,8 @@ USER_CASES = [
              floor="import torch, torchvision"),
 ]
 USER_SCRIPTS = {
+    "FlopCounterMode (meta)": "from torch.utils.flop_counter import FlopCounterMode\n"
+                              "with FlopCounterMode(display=False) as f:\n    model(*inputs)\nf.get_total_flops()\n",
     "torchinfo (cpu)": "import torchinfo\ntorchinfo.summary(model, input_data=list(inputs), verbose=0)\n",
     "torchinfo (meta)": "import torchinfo\ntorchinfo.summary(model, input_data=list(inputs), device='meta', "
                         "verbose=0)\n",
@@ -127,13 +145,22 @@ USER_SCRIPTS = {
 
 
 def user_contenders(case: UserCase) -> dict[str, list[str]]:
+    options = dict(zip(case.args[::2], case.args[1::2], strict=True))
+    sizes, batch = [options["--input"]], int(options.get("--batch", 1))
     out = {case.floor: [PY, "-c", case.floor + "\n"],
-           "archscope": [*ARCHSCOPE, "summary", case.target, *case.args]}
+           "archscope": [*ARCHSCOPE, "summary", case.target, *case.args],
+           "archscope.trace() (python)": [PY, "-c", API.format(target=case.target, size=sizes, batch=batch)]}
     for name, script in USER_SCRIPTS.items():
-        out[name] = [PY, "-c", case.setup.format(device=DEVICE[name]) + script]
+        if available(name):
+            out[name] = [PY, "-c", case.setup.format(device=DEVICE[name]) + script]
     return out
 
 
+def available(contender: str) -> bool:
+    return all(importable(pkg) for pkg, names in OPTIONAL.items() if contender in names)
+
+
+@functools.cache
 def importable(module: str) -> bool:
     return subprocess.run([PY, "-c", f"import {module}"], capture_output=True).returncode == 0
 
@@ -198,9 +225,11 @@ def contenders(model: str, size: int, batch: int) -> dict[str, list[str]]:
     out = {"import torch": [PY, "-c", SCRIPTS["import torch"]],
            "archscope": [*ARCHSCOPE, "summary", model, "--input", str(size), "--batch", str(batch)],
            "archscope --traced": [*ARCHSCOPE, "summary", model, "--input", str(size), "--batch", str(batch),
-                                  "--traced"]}
-    for name in ("torchinfo (cpu)", "torchinfo (meta)", "fvcore (cpu)"):
-        out[name] = [PY, "-c", SCRIPTS[name].format(device=DEVICE[name], **fill)]
+                                  "--traced"],
+           "archscope.trace() (python)": [PY, "-c", API.format(target=model, size=size, batch=batch)]}
+    for name in DEVICE:
+        if available(name) and not (name == "ptflops (cpu)" and batch != 1):  # ptflops feeds batch 1 only
+            out[name] = [PY, "-c", SCRIPTS[name].format(device=DEVICE[name], **fill)]
     return out
 
 
