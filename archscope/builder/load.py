@@ -55,7 +55,7 @@ class Target:
 
         from archscope import dynamo
 
-        dynamo.skip_import()  # a module's init on meta runs torch's wrapped meta kernels too (normal_)
+        dynamo.skip_import()  # before any torch work on the model: its init on meta (normal_) and its trace
         if self.instance is not None:
             return _copy_to(self.instance, torch.device(device))
         with torch.device(device):

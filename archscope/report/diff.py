@@ -36,6 +36,7 @@ from rich.text import Text
 from archscope import __version__
 from archscope.analysis.diff import FieldChange, Layer, ModelDiff, Row, Side
 from archscope.report import units
+from archscope.report.table import narrow_notes
 from archscope.spec.inputs import fmt_shape
 from archscope.spec.inputs import to_json as inputs_json
 
@@ -146,7 +147,7 @@ def render_table(diff: ModelDiff, show_all: bool = False) -> RenderableType:
 
 
 _NUMBERS = ("Params a", "Params b", "MACs a", "MACs b")
-_DROPPED_FIRST = (("MACs a", "MACs b"), ("Params a", "Params b"))  # when narrow, dropped in this order
+_NARROWER = (_NUMBERS, ("Params a", "Params b"), ())  # the number columns kept, ever narrower: MACs go first
 
 
 class LayerTable:
@@ -167,25 +168,23 @@ class LayerTable:
         self.two_line = max(cell_len(part) for c in self.cells for part in _two_lines(c[0]).split("\n"))
         self.narrowest_what = max(cell_len("changed"), *(cell_len(w) for c in self.cells for w in c[1].split()))
 
-    def _fit(self, width: int) -> tuple[bool, list[str], int]:
+    def _fit(self, width: int) -> tuple[bool, tuple[str, ...], int]:
         """Whether names take two lines, the number columns kept, and the width of What changed."""
         what = min(self.narrowest_what, self.natural[1])
-        tries = [(False, list(_NUMBERS)), (True, list(_NUMBERS))]
-        tries += [(True, [h for h in _NUMBERS if h not in sum(_DROPPED_FIRST[:i + 1], ())])
-                  for i in range(len(_DROPPED_FIRST))]
+        tries = [(False, _NUMBERS)] + [(True, kept) for kept in _NARROWER]
         for two, kept in tries:
             room = width - self._width(two, kept, 0)
             if room >= what:
                 return two, kept, min(room, self.natural[1])
-        return True, tries[-1][1], what
+        return True, (), what
 
-    def _width(self, two: bool, kept: list[str], what: int) -> int:
+    def _width(self, two: bool, kept: tuple[str, ...], what: int) -> int:
         numbers = sum(self.natural[2 + _NUMBERS.index(h)] for h in kept)
         return (self.two_line if two else self.natural[0]) + what + numbers + 3 * (2 + len(kept)) + 1
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         two, kept, what = self._fit(0)
-        return Measurement(self._width(two, kept, what), self._width(False, list(_NUMBERS), self.natural[1]))
+        return Measurement(self._width(two, kept, what), self._width(False, _NUMBERS, self.natural[1]))
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         width = options.max_width
@@ -200,13 +199,10 @@ class LayerTable:
             shown += [cells[2 + _NUMBERS.index(h)] for h in kept]
             table.add_row(*map(Text, shown), style=_STYLE.get(r.status))
         drawn = self._width(two, kept, what)
-        parts: list[RenderableType] = [table]
-        if len(kept) < len(_NUMBERS) or drawn > width:
-            said = [f"{', '.join(h for h in _NUMBERS if h not in kept)} not shown"] if len(kept) < len(_NUMBERS) else []
-            said += [f"the table still needs {drawn}: drawn whole, wider than that"] if drawn > width else []
-            parts.append(Text(f"{width} columns: {'; '.join(said)}; a wider terminal, a pipe or -o FILE "
-                              "shows every column"))
-            options = options.update_width(max(width, drawn))
+        notes = narrow_notes(width, [h for h in _NUMBERS if h not in kept], drawn)
+        parts: list[RenderableType] = [table, *([Text("\n".join(notes))] if notes else [])]
+        if drawn > width:
+            options = options.update_width(drawn)
         yield from console.render(Group(*parts), options)
 
 

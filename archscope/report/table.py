@@ -126,14 +126,9 @@ class SummaryTable:
         width = options.max_width
         layout = self.layout(width)
         table = self._table(layout)
-        notes: list[str] = []
-        if layout.dropped:
-            notes.append(f"{width} columns: {', '.join(layout.dropped)} not shown")
+        notes = narrow_notes(width, layout.dropped, layout.width)
         if layout.width > width:
-            notes.append(f"{width} columns: the table still needs {layout.width}: drawn whole, wider than that")
             options = options.update_width(layout.width)
-        if notes:
-            notes[-1] += "; a wider terminal, a pipe or -o FILE shows every column"
         parts: list[RenderableType] = [table]
         if self.by_type:
             parts.append(render_by_type(self.trace, self.flops))
@@ -170,6 +165,17 @@ class SummaryTable:
         for i, style in enumerate(self.row_styles):
             table.add_row(*_cells(layout, i), style=style)
         return table
+
+
+def narrow_notes(width: int, dropped: Sequence[str], needs: int) -> list[str]:
+    """The lines under a table fitted to ``width`` columns (:class:`SummaryTable`, the diff's
+    layer table): which columns it left out, and whether it is still ``needs`` wide."""
+    notes = [f"{width} columns: {', '.join(dropped)} not shown"] if dropped else []
+    if needs > width:
+        notes.append(f"{width} columns: the table still needs {needs}: drawn whole, wider than that")
+    if notes:
+        notes[-1] += "; a wider terminal, a pipe or -o FILE shows every column"
+    return notes
 
 
 def _cells(layout: _Layout, i: int) -> Sequence[Text]:
