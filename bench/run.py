@@ -11,6 +11,8 @@ torchvision's (tests/test_zoo.py), so they measure the same network.
 
 Contenders per case:
   import torch      the floor: a process that only imports torch
+  import torch, sympy  the floor of every meta-device tool: torch's Python meta kernels import
+                    sympy (``torch._prims_common.elementwise_dtypes``, ``symbolic_shapes``)
   archscope         ``archscope summary MODEL --input S --batch B`` (its default path: for a zoo
                     model the numbers are computed from the spec, without torch)
   archscope --traced  the same with the meta-device hook tracer, the path every user model takes
@@ -20,6 +22,8 @@ Contenders per case:
   FlopCounterMode (meta)  torch's own counter over a meta forward pass (FLOPs only)
   ptflops (cpu)     ``ptflops.get_model_complexity_info`` (batch-1 cases only: it makes its own input)
   archscope.trace() (python)  the first ``archscope.trace()`` of a fresh Python process, hook tracer
+  archscope.trace() ×2 (python)  the same process tracing twice: the difference of the two
+                    medians is the second call's time
   (a contender whose package is not installed is left out)
 
 User-model cases (token ids, a torchvision import path) run archscope on the import path
@@ -33,7 +37,11 @@ forward + backward (the nearest other tool: total FLOPs only), and a real CPU tr
 step (forward, backward, SGD step) as the thing the estimate saves the user from.
 
 Commands with a target of their own (``archscope --help``, ``list``, ``check --zoo``,
-``graph ... --expand``, and ``dot`` alone on the same DOT text) are timed the same way.
+``graph ... --expand``, ``dot`` alone on the same DOT text, and torchview drawing the same
+model fully nested on meta) are timed the same way.
+
+The Markdown ends with the goals of the speed issue (#17) beside the ratios this run
+measured (:func:`goals`).
 """
 
 from __future__ import annotations
@@ -82,8 +90,10 @@ TRAINING_SCRIPTS = {
 }
 
 _BUILD = "import archscope, torch; model = archscope.build({model!r}, device={device!r}).eval()\n"
+META_FLOOR = "import torch, sympy"
 SCRIPTS = {
     "import torch": "import torch\n",
+    META_FLOOR: "import torch, sympy\n",
     "torchinfo (cpu)": _BUILD + "import torchinfo\n"
                        "torchinfo.summary(model, input_size=({batch}, 3, {size}, {size}), verbose=0)\n",
     "torchinfo (meta)": _BUILD + "import torchinfo\n"
@@ -104,8 +114,10 @@ DEVICE = {"torchinfo (cpu)": "cpu", "torchinfo (meta)": "meta", "fvcore (cpu)": 
           "FlopCounterMode (meta)": "meta", "ptflops (cpu)": "cpu"}
 # the hook tracer from Python, as a notebook calls it: a fresh process, the first trace()
 API = "import archscope\narchscope.trace({target!r}, input_size={size!r}, batch={batch}, analytic=False)\n"
+FIRST, TWICE = "archscope.trace() (python)", "archscope.trace() ×2 (python)"
+# a contender whose package is not installed is left out
 OPTIONAL = {"torchinfo": ("torchinfo (cpu)", "torchinfo (meta)"), "fvcore": ("fvcore (cpu)",),
-            "ptflops": ("ptflops (cpu)",)}  # a contender whose package is not installed is left out
+            "ptflops": ("ptflops (cpu)",), "torchview": ("torchview",)}
 
 
 @dataclass(frozen=True)
@@ -132,6 +144,11 @@ USER_CASES = [
              "import torch, torchvision\nwith torch.device({device!r}):\n    model = torchvision.models.resnet50()"
              ".eval()\ninputs = (torch.zeros(1, 3, 224, 224, device={device!r}),)\n",
              floor="import torch, torchvision"),
+    UserCase("a timm model: timm.models.convnext:convnext_tiny 224 batch 1", "timm.models.convnext:convnext_tiny",
+             ("--input", "224"),
+             "import torch, timm.models.convnext as c\nwith torch.device({device!r}):\n    model = c.convnext_tiny()"
+             ".eval()\ninputs = (torch.zeros(1, 3, 224, 224, device={device!r}),)\n",
+             floor="import torch, timm"),
 ]
 USER_SCRIPTS = {
     "FlopCounterMode (meta)": "from torch.utils.flop_counter import FlopCounterMode\n"
@@ -149,7 +166,7 @@ def user_contenders(case: UserCase) -> dict[str, list[str]]:
     sizes, batch = [options["--input"]], int(options.get("--batch", 1))
     out = {case.floor: [PY, "-c", case.floor + "\n"],
            "archscope": [*ARCHSCOPE, "summary", case.target, *case.args],
-           "archscope.trace() (python)": [PY, "-c", API.format(target=case.target, size=sizes, batch=batch)]}
+           FIRST: [PY, "-c", API.format(target=case.target, size=sizes, batch=batch)]}
     for name, script in USER_SCRIPTS.items():
         if available(name):
             out[name] = [PY, "-c", case.setup.format(device=DEVICE[name]) + script]
@@ -223,10 +240,12 @@ def run(case: str, contender: str, argv: list[str], repeat: int, timeout: float)
 def contenders(model: str, size: int, batch: int) -> dict[str, list[str]]:
     fill = {"model": model, "size": size, "batch": batch}
     out = {"import torch": [PY, "-c", SCRIPTS["import torch"]],
+           META_FLOOR: [PY, "-c", SCRIPTS[META_FLOOR]],
            "archscope": [*ARCHSCOPE, "summary", model, "--input", str(size), "--batch", str(batch)],
            "archscope --traced": [*ARCHSCOPE, "summary", model, "--input", str(size), "--batch", str(batch),
                                   "--traced"],
-           "archscope.trace() (python)": [PY, "-c", API.format(target=model, size=size, batch=batch)]}
+           FIRST: [PY, "-c", API.format(target=model, size=size, batch=batch)],
+           TWICE: [PY, "-c", API.format(target=model, size=size, batch=batch) * 2]}
     for name in DEVICE:
         if available(name) and not (name == "ptflops (cpu)" and batch != 1):  # ptflops feeds batch 1 only
             out[name] = [PY, "-c", SCRIPTS[name].format(device=DEVICE[name], **fill)]
@@ -243,20 +262,24 @@ def training_contenders(model: str, size: str, batch: int) -> dict[str, list[str
     return out
 
 
-EXPANDED = ("densenet201", "efficientnet_b7")  # graph --expand: the largest diagrams of the zoo
+EXPANDED = {"densenet201": 224, "efficientnet_b7": 600}  # graph --expand: the zoo's largest diagrams
+TORCHVIEW = ("import archscope, torchview\nmodel = archscope.build({model!r}, device='meta').eval()\n"
+             "g = torchview.draw_graph(model, input_size=(1, 3, {size}, {size}), device='meta', depth=100, "
+             "expand_nested=True)\ng.visual_graph.render(filename={out!r}, format='svg', cleanup=True)\n")
 
 
 def commands(workdir: Path) -> dict[str, list[str]]:
     """The commands with a target of their own. Beside each ``graph --expand``, ``dot`` alone
     on the same DOT text (written here, untimed): the goal is the whole command at most
-    1.5× that plus the traced summary."""
+    1.5× that plus the traced summary; and torchview, the graph tool a user would pick
+    instead, on the same model with every level nested (``depth=100``) on meta."""
     out = {
         "archscope --help": [*ARCHSCOPE, "--help"],
         "archscope list": [*ARCHSCOPE, "list"],
         "archscope check --zoo": [*ARCHSCOPE, "check", "--zoo"],
     }
     dot = shutil.which("dot")
-    for model in EXPANDED:
+    for model, size in EXPANDED.items():
         out[f"graph {model} --expand (svg)"] = [*ARCHSCOPE, "graph", model, "--expand", "-o",
                                                 str(workdir / f"{model}.svg")]
         source = workdir / f"{model}.dot"
@@ -264,6 +287,9 @@ def commands(workdir: Path) -> dict[str, list[str]]:
         if dot and made.returncode == 0:
             out[f"dot -Tsvg alone ({model} --expand)"] = [dot, "-Tsvg", str(source), "-o",
                                                            str(workdir / f"{model}-dot.svg")]
+        if available("torchview"):
+            out[f"torchview ({model}, svg)"] = [PY, "-c", TORCHVIEW.format(model=model, size=size,
+                                                                              out=str(workdir / f"{model}-tv"))]
     return out
 
 
@@ -271,7 +297,8 @@ def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     found = {"python": platform.python_version()}
-    for pkg in ("archscope", "torch", "torchinfo", "fvcore", "graphviz"):
+    for pkg in ("archscope", "torch", "torchvision", "timm", "torchinfo", "fvcore", "ptflops", "torchview",
+                "graphviz"):
         try:
             found[pkg] = version(pkg)
         except PackageNotFoundError:
@@ -313,7 +340,63 @@ def markdown(results: list[Result], info: dict[str, object]) -> str:
             t = f"{r.median_s:.2f}" if r.median_s is not None else "—"
             m = f"{r.peak:.0f}" if r.peak is not None else "—"
             lines.append(f"| {case} | {r.contender} | {t} | {ratio} | {m} | {r.status} |")
+    judged = goals(results)
+    if judged:
+        lines += ["", "Goals (issue 17) and what this run measured:", "",
+                  "| goal | case | measured | verdict |", "|---|---|---:|---|"]
+        lines += [f"| {g} | {c} | {m} | {v} |" for g, c, m, v in judged]
     return "\n".join(lines) + "\n"
+
+
+def goals(results: list[Result]) -> list[tuple[str, str, str, str]]:
+    """(goal, case, measured, verdict) for each goal of the speed issue this run can judge."""
+    by: dict[tuple[str, str], Result] = {(r.case, r.contender): r for r in results}
+    cases = list(dict.fromkeys(r.case for r in results if r.case != "commands"))
+    rows: list[tuple[str, str, str, str]] = []
+
+    def time(case: str, contender: str) -> float | None:
+        r = by.get((case, contender))
+        return r.median_s if r is not None and r.status == "ok" else None
+
+    def judge(goal: str, case: str, value: float | None, limit: float, text: str) -> None:
+        if value is not None:
+            rows.append((goal, case, text.format(value), "met" if value <= limit else "not met"))
+
+    for case in cases:
+        first = next(r for r in results if r.case == case)
+        floor = first.median_s if first.contender.startswith("import torch") else None
+        traced = "archscope --traced" if (case, "archscope --traced") in by else "archscope"
+        mine = time(case, traced)
+        if floor is None or mine is None:
+            continue
+        judge("traced summary ≤ 1.15× the import floor", case, mine / floor, 1.15, "{:.2f}×")
+        meta_floor = time(case, META_FLOOR)
+        if meta_floor is not None:
+            judge("traced summary ≤ 1.15× the meta floor (import torch, sympy)", case, mine / meta_floor, 1.15,
+                  "{:.2f}×")
+        for peer in ("torchinfo (meta)", "torchinfo (cpu)", "FlopCounterMode (meta)"):
+            theirs = time(case, peer)
+            if theirs:
+                judge(f"traced summary ≤ 0.8× {peer}", case, mine / theirs, 0.8, "{:.2f}×")
+        once, twice = time(case, FIRST), time(case, TWICE)
+        if once is not None:
+            judge("first archscope.trace() ≤ 1.2× the import floor", case, once / floor, 1.2, "{:.2f}×")
+            if meta_floor is not None:
+                judge("first archscope.trace() ≤ 1.2× the meta floor", case, once / meta_floor, 1.2, "{:.2f}×")
+        if once is not None and twice is not None:
+            judge("second trace() in the same process ≤ 0.2 s", case, twice - once, 0.2, "{:.2f} s")
+        peak, theirs_peak = by[(case, traced)].peak, by.get((case, "torchinfo (meta)"))
+        if peak is not None and theirs_peak is not None and theirs_peak.peak is not None:
+            judge("peak memory ≤ torchinfo (meta)", case, peak / theirs_peak.peak, 1.0,
+                  f"{peak:.0f} / {theirs_peak.peak:.0f} MiB = {{:.2f}}")
+    for model in EXPANDED:
+        whole = time("commands", f"graph {model} --expand (svg)")
+        dot = time("commands", f"dot -Tsvg alone ({model} --expand)")
+        summary = next((time(c, "archscope --traced") for c in cases if c.startswith(f"{model} ")), None)
+        if whole is not None and dot is not None and summary is not None:
+            judge("graph --expand ≤ 1.5× (dot alone + traced summary)", model, whole / (dot + summary), 1.5,
+                  f"{whole:.2f} s / ({dot:.2f} + {summary:.2f}) s = {{:.2f}}×")
+    return rows
 
 
 def main() -> None:

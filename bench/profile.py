@@ -1,0 +1,100 @@
+"""Where the time of one ``archscope summary`` goes, phase by phase, in a fresh process.
+
+    python bench/profile.py resnet50 --traced
+    python bench/profile.py tests/user_corpus.py:TokenEncoder --input 128:int64 --batch 8
+    python bench/profile.py --table resnet50 inception_v3 ...   # one Markdown row per model
+
+The command runs in a child process that imports torch, then sympy (which torch's Python
+meta kernels import on the first meta convolution or elementwise operator: imported here
+first, its cost is its own line instead of hiding in the trace), then archscope's command
+line, and runs the command with the model's build (``Target.module``), the forward pass
+(``trace_module``) and the rendering (``emit``) timed. What is left of the process's wall
+time (interpreter start and exit) is its own column. The phases add up to the wall time
+of the same command run plainly, within the noise: importing sympy first moves its cost,
+it does not add to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+CHILD = r"""
+import json, sys, time
+marks = {}
+t = time.perf_counter()
+import torch
+marks["import torch"] = time.perf_counter() - t
+t = time.perf_counter()
+import sympy  # noqa: F401
+marks["sympy (torch's meta kernels import it)"] = time.perf_counter() - t
+t = time.perf_counter()
+from archscope.cli import main as cli, output
+from archscope.builder import load
+from archscope.tracer import hooks
+marks["archscope + typer + rich imports"] = time.perf_counter() - t
+
+def timed(owner, name, label):
+    inner = getattr(owner, name)
+    def run(*a, **k):
+        t = time.perf_counter()
+        try:
+            return inner(*a, **k)
+        finally:
+            marks[label] = marks.get(label, 0.0) + time.perf_counter() - t
+    setattr(owner, name, run)
+
+timed(load.Target, "module", "build the model (on meta)")
+timed(hooks, "trace_module", "forward pass (hooks, dispatch, meta kernels)")
+timed(output, "emit", "render and write")
+sys.argv[0] = "archscope"
+try:
+    cli.main()  # the command's own entry point, exit included
+except SystemExit as exc:
+    assert not exc.code, exc.code
+finally:
+    sys.stderr.write("\nPHASES " + json.dumps(marks) + "\n")
+"""
+
+
+def profile(args: list[str]) -> dict[str, float]:
+    """The phases of ``archscope summary ARGS`` (seconds), and the process's wall time."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", CHILD, "summary", *args], capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    line = next((x for x in done.stderr.splitlines() if x.startswith("PHASES ")), None)
+    if done.returncode != 0 or line is None:
+        raise SystemExit(f"archscope summary {' '.join(args)} failed: {done.stderr.strip()[-500:]}")
+    phases: dict[str, float] = json.loads(line.removeprefix("PHASES "))
+    phases["python start and exit, rest"] = wall - sum(phases.values())
+    phases["wall"] = wall
+    return phases
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--table", action="store_true", help="each argument is a model: one Markdown row each")
+    parser.add_argument("--repeat", type=int, default=3, help="runs; the one with the median wall time is shown")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="what follows 'archscope summary'")
+    ns = parser.parse_args()
+    runs = [[m, "--traced"] for m in ns.args] if ns.table else [ns.args]
+    rows = []
+    for args in runs:
+        results = sorted((profile(args) for _ in range(ns.repeat)), key=lambda p: p["wall"])
+        rows.append((" ".join(args), results[len(results) // 2]))
+    names = list(rows[0][1])
+    if ns.table:
+        print("| command | " + " | ".join(names) + " |")
+        print("|---|" + "---:|" * len(names))
+        for text, phases in rows:
+            print(f"| `summary {text}` | " + " | ".join(f"{phases[n]:.2f}" for n in names) + " |")
+        return
+    for name in names:
+        print(f"{name:48} {rows[0][1][name]:6.2f} s")
+
+
+if __name__ == "__main__":
+    main()
