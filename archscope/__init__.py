@@ -66,6 +66,14 @@ def graph(*args: Any, **kwargs: Any) -> Any:
     return api.graph(*args, **kwargs)
 
 
+def receptive_fields(*args: Any, **kwargs: Any) -> Any:
+    """Each module's receptive field by name: the arguments of :func:`archscope.api.receptive_fields`
+    (a target and what it is fed, as for :func:`trace`); docs/analysis.md."""
+    from archscope.api import receptive_fields as _fields
+
+    return _fields(*args, **kwargs)
+
+
 def list_models(pattern: str | None = None) -> list[str]:
     """Zoo model names in natural order, optionally filtered by a glob ``pattern``."""
     from archscope import zoo
@@ -73,4 +81,4 @@ def list_models(pattern: str | None = None) -> list[str]:
     return zoo.names(pattern)
 
 
-__all__ = ["Training", "__version__", "build", "graph", "list_models", "summary", "trace"]
+__all__ = ["Training", "__version__", "build", "graph", "list_models", "receptive_fields", "summary", "trace"]

@@ -160,6 +160,7 @@ def trace(target: str | nn.Module, input_size: Any = None, batch: int = 1, devic
 
 
 if TYPE_CHECKING:
+    from archscope.analysis.receptive import Field
     from archscope.report.diagram import Diagram
 
 
@@ -210,6 +211,32 @@ def graph(target: str | nn.Module, input_size: Any = None, batch: int = 1, devic
                    rankdir=rankdir, legend=legend, size=size)
     return Diagram(drawing.source, result.model, trace=result, dataflow=dataflow, depth=drawing.depth,
                    full_depth=drawing.full_depth, nodes=drawing.nodes, modules=drawing.modules, dpi=dpi)
+
+
+def receptive_fields(target: str | nn.Module, input_size: Any = None, batch: int = 1, device: str | None = None,
+                     train: bool = False, *, input_data: Any = None, dtypes: Any = None, batch_dim: int | None = 0,
+                     inputs_from: str | None = None) -> dict[str, Field | None]:
+    """Each module's receptive field (:class:`~archscope.analysis.receptive.Field`: size,
+    jump and start per axis, or global), by qualified name, at its first call; None where it
+    is unknown (after an operator archscope has no rule for). A zoo model or spec file is
+    folded from its spec, without torch (fields do not depend on the input size); anything
+    else runs one forward pass, fed as :func:`trace` is (docs/analysis.md, "Receptive
+    fields"). A model fed no image (a floating-point N×C×H×W tensor) has no field: a usage
+    error says so.
+    """
+    from archscope.analysis.fields import recording_fields
+    from archscope.analysis.receptive import by_module
+
+    resolved = _target(target)
+    if resolved.spec is not None:  # the same fields as a traced pass gives (tests/test_fields.py)
+        return dict(by_module(resolved.spec, train))
+    with recording_fields() as recorder:
+        trace(target, input_size, batch, device, train, analytic=False, input_data=input_data, dtypes=dtypes,
+              batch_dim=batch_dim, inputs_from=inputs_from)
+    if not recorder.started:
+        raise UsageError(f"{resolved.name} has no receptive field: none of its inputs is an image (a floating-point "
+                         "N×C×H×W tensor), which is where a field starts")
+    return recorder.by_module
 
 
 def _check_arguments(convention: str, dtype: str, batch: int, train: bool, analytic: bool,

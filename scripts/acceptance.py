@@ -92,6 +92,7 @@ from acceptance_models import Case  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import archscope  # noqa: E402
+from archscope.analysis.fields import recording_fields  # noqa: E402
 from archscope.builder.inputs import tensors_in  # noqa: E402
 from archscope.errors import ShapeError  # noqa: E402
 from archscope.report.dot import render_dot  # noqa: E402
@@ -146,6 +147,8 @@ class Result:
     graph_ok: bool | None = None
     graph_error: str = ""
     graph_chars: int = 0
+    fields_known: int | None = None  # module calls with a receptive field (the graph pass records them)
+    fields_stop: str = ""  # the operator (and module) after which fields are unknown
     ref_error: str = ""
     ref_ops: dict[str, int] = field(default_factory=dict)  # aten op -> MACs (FlopCounterMode flops / 2)
     macs_by_category: dict[str, int] = field(default_factory=dict)
@@ -329,9 +332,12 @@ def run_case(case: Case, limit: int, training: bool = False) -> Result:
 
         stage = "graph"
         try:
-            with recording() as flow:
+            with recording() as flow, recording_fields() as fields:
                 t2 = archscope.trace(target, **case.trace_kwargs(), analytic=False)
             dot = render_dot(flow.graph(t2))
+            if fields.started:
+                r.fields_known = sum(f is not None for f in fields.calls.values())
+                r.fields_stop = " in ".join(filter(None, fields.stopped or ()))
             r.graph_ok = isinstance(dot, str) and dot.lstrip().startswith(("digraph", "strict digraph"))
             r.graph_chars = len(dot)
             if not r.graph_ok:
@@ -759,6 +765,15 @@ def markdown(results: list[Result], total_seconds: float, argv: list[str]) -> st
             for cat in sorted({r.category for r in rs}):
                 cs = [r for r in rs if r.category == cat]
                 lines.append(f"  - {cat}: {len(cs)} models, {sum(r.all_ok for r in cs)} all-ok")
+    imaged = [r for r in results if r.fields_known is not None]
+    stops: dict[str, int] = {}
+    for r in imaged:
+        if r.fields_stop:
+            op = r.fields_stop.split(" in ")[0]
+            stops[op] = stops.get(op, 0) + 1
+    lines += ["", f"Receptive fields (recorded in the graph pass): {len(imaged)} models fed an image, "
+              f"{sum(not r.fields_stop for r in imaged)} with every field known; unknown after "
+              + (", ".join(f"{op} ({n})" for op, n in sorted(stops.items(), key=lambda kv: -kv[1])) or "nothing")]
     lines += ["", "## Models", "",
               "| family | model | inputs (as archscope reported them) | device | params ok? | "
               "MACs archscope / FlopCounterMode÷2 | graph ok? | s | note |",

@@ -318,7 +318,9 @@ def test_docs_have_examples_of_all_three() -> None:
 
 
 @pytest.mark.parametrize("command,lines", _console_blocks(DOC), ids=lambda v: v if isinstance(v, str) else "")
-def test_doc_example_output_is_what_archscope_prints(command: str, lines: list[str]) -> None:
+def test_doc_example_output_is_what_archscope_prints(command: str, lines: list[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)  # the examples name files as a user in the repository types them
     result = CliRunner().invoke(app, shlex.split(command)[1:])
     said = " ".join(result.output.split())
     for line in lines:

@@ -35,7 +35,7 @@ def case(name: str) -> tuple[Trace, Additions, int | None]:
     from archscope.analysis.receptive import by_module
     from archscope.analysis.symbolic import symbolic
     from archscope.api import spec_of
-    from archscope.report.analysis import analysis_additions
+    from archscope.report.analysis import analysis_additions, spec_fields
     from archscope.report.training import training_additions
 
     if name == "resnet50":
@@ -50,7 +50,8 @@ def case(name: str) -> tuple[Trace, Additions, int | None]:
     if name == "resnet50 everything":  # --symbolic --receptive-field --training
         t = archscope.trace("resnet50", train=True, training=archscope.Training())
         spec = spec_of("resnet50", "--symbolic")
-        extra = merged(analysis_additions(t, symbolic(spec), by_module(spec, True), True), training_additions(t, 3))
+        extra = merged(analysis_additions(t, symbolic(spec), spec_fields(by_module(spec, True)), True),
+                       training_additions(t, 3))
         return t, extra, 3
     if name == "mismatch":
         spec = (ROOT / "docs" / "examples" / "tiny.yaml").read_text().replace('expect: "N×96×16×16"',

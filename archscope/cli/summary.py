@@ -74,8 +74,9 @@ def summary(
                                                               "and spec files). See docs/analysis.md.")] = False,
     receptive_field: Annotated[bool, typer.Option("--receptive-field", help="Add each layer's receptive field, "
                                                                             "jump (effective stride) and start "
-                                                                            "(zoo models and spec files). See "
-                                                                            "docs/analysis.md.")] = False,
+                                                                            "(any model fed an image; from the "
+                                                                            "spec for zoo models and spec files). "
+                                                                            "See docs/analysis.md.")] = False,
     training: TrainingFlag = False,
     optimizer: OptimizerOption = None,
     amp: AmpOption = None,
@@ -104,6 +105,7 @@ def summary(
     from archscope.fileio import check_writable
     from archscope.report import FORMATS
     from archscope.report.columns import NONE, merged
+    from archscope.snapshot.files import kind_of
 
     step = training_of(training, optimizer, amp, freeze, checkpoint)
     train = train or step is not None  # a training step runs its forward in training mode
@@ -111,7 +113,9 @@ def summary(
         check_writable(output, reads=model_files(model, inputs_from))
     fmt = Format(format_for(fmt, output))
     html = fmt.value == "html"  # the report draws the dataflow too: a traced forward pass, recorded
-    with _recording(html) as flow:
+    spec = spec_of(model, "--symbolic") if symbolic else None
+    module_fields = receptive_field and kind_of(model) == "import"  # a user's module: fields from its pass
+    with _recording(html) as flow, _fields(module_fields) as recorder:
         result = trace(model, batch=batch, device=device, train=train, convention=convention.value,
                        dtype=dtype.value, analytic=not traced and not html, training=step,
                        **fed(input, inputs_from, batch_dim))
@@ -119,13 +123,17 @@ def summary(
         depth = 3
     extra = NONE
     if symbolic or receptive_field:
-        from archscope.analysis.receptive import by_module
         from archscope.analysis.symbolic import symbolic as symbolic_model
-        from archscope.report.analysis import analysis_additions
+        from archscope.report import analysis
 
-        spec = spec_of(model, "--symbolic" if symbolic else "--receptive-field")
-        extra = analysis_additions(result, symbolic_model(spec) if symbolic else None,
-                                   by_module(spec, train) if receptive_field else None, train)
+        fields, note = None, None
+        if recorder is not None:
+            fields, note = analysis.module_fields(recorder)
+        elif receptive_field:
+            from archscope.analysis.receptive import by_module
+
+            fields = analysis.spec_fields(by_module(spec or spec_of(model, "--receptive-field"), train))
+        extra = analysis.analysis_additions(result, symbolic_model(spec) if spec else None, fields, train, note)
     if result.step is not None:
         from archscope.report.training import training_additions
 
@@ -138,6 +146,18 @@ def summary(
         if dot_missing():
             typer.echo(f"archscope: note: the report has no diagram, only the table: {dot_missing()}", err=True)
     require_expectations(result)
+
+
+@contextmanager
+def _fields(on: bool) -> Iterator[Any]:
+    """The receptive-field recorder around the trace when ``on`` (a module without a spec), else None."""
+    if not on:
+        yield None
+        return
+    from archscope.analysis.fields import recording_fields
+
+    with recording_fields() as recorder:
+        yield recorder
 
 
 @contextmanager

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archscope import __version__
 from archscope.analysis.receptive import Field
@@ -33,6 +33,9 @@ from archscope.report.columns import Additions, Column
 from archscope.spec.inputs import DTYPE_BYTES, fmt_shape
 from archscope.tracer.records import LayerRecord, Trace
 
+if TYPE_CHECKING:
+    from archscope.analysis.fields import FieldRecorder
+
 RF_CONVENTION = ("receptive field size r, jump j (effective stride) and start (centre of the first output "
                  "position's field, input pixel i centred at i) by r' = r + (k-1)·d·j, j' = j·s, "
                  "start' = start + ((k-1)/2·d - p)·j; branches joined by concat or add: the union of their "
@@ -40,10 +43,35 @@ RF_CONVENTION = ("receptive field size r, jump j (effective stride) and start (c
                  "linear layers: global; * = also scaled by a global statistic (squeeze-excitation)")
 
 
-def analysis_additions(trace: Trace, symbolic: SymbolicModel | None = None, fields: dict[str, Field] | None = None,
-                       train: bool = False) -> Additions:
-    """What ``--symbolic`` (``symbolic``) and ``--receptive-field`` (``fields``, by module)
-    add to the summary of ``trace``, for any format's renderer."""
+FieldOf = Callable[[LayerRecord], Field | None]  # a layer call's receptive field; None: not known
+
+
+def spec_fields(fields: dict[str, Field]) -> FieldOf:
+    """The lookup of a spec's fields (:func:`archscope.analysis.receptive.by_module`), by module."""
+    return lambda r: fields.get(r.name)
+
+
+def module_fields(recorder: FieldRecorder) -> tuple[FieldOf, str | None]:
+    """The lookup of the fields a module's traced pass gave (per call), and the line that
+    says where they are unknown, if anywhere (:mod:`archscope.analysis.fields`)."""
+    calls = recorder.calls
+    note = None
+    if not recorder.started:
+        note = ("Receptive fields: none: no input is an image (a floating-point N×C×H×W tensor), which is where "
+                "a field starts; the columns show ?")
+    elif recorder.stopped is not None:
+        op, module = recorder.stopped
+        where = f"in {module}" if module else "in the model's own forward"
+        note = (f"Receptive fields: unknown after {op} ({where}): archscope has no rule for how it moves "
+                "positions; the layers that depend on it show ?")
+    return (lambda r: calls.get((r.name, r.call))), note
+
+
+def analysis_additions(trace: Trace, symbolic: SymbolicModel | None = None, fields: FieldOf | None = None,
+                       train: bool = False, fields_note: str | None = None) -> Additions:
+    """What ``--symbolic`` (``symbolic``) and ``--receptive-field`` (``fields``, a lookup by
+    layer call; ``fields_note`` a line on where they are unknown) add to the summary of
+    ``trace``, for any format's renderer."""
     columns: list[Column] = []
     lines: list[str] = []
     data: dict[str, Any] = {}
@@ -55,12 +83,14 @@ def analysis_additions(trace: Trace, symbolic: SymbolicModel | None = None, fiel
         data["symbolic"] = formulas.data(trace)
     if fields is not None:
         def cell(text: Callable[[Field], str]) -> Callable[[LayerRecord], str]:
-            return lambda r: text(f) if (f := fields.get(r.name)) else "?"
+            return lambda r: text(f) if (f := fields(r)) else "?"
 
         columns += [Column("receptive_field", cell(rf_size), "RF",
-                           data=lambda r: f.as_data() if (f := fields.get(r.name)) else None),
+                           data=lambda r: f.as_data() if (f := fields(r)) else None),
                     Column("jump", cell(rf_jump), "Jump"), Column("start", cell(rf_start), "Start")]
         lines.append(f"Receptive field: {RF_CONVENTION}")
+        if fields_note:
+            lines.append(fields_note)
         data["receptive_field_convention"] = RF_CONVENTION
     return Additions(columns, formulas.shape if formulas else None, lines, data)
 
