@@ -853,14 +853,23 @@ def test_sigkill_during_check_update_leaves_each_snapshot_old_or_new_and_the_nex
         for name, data in old.items():
             (arch / name).write_bytes(data)
 
-    rng = random.Random(6)
-    killed = 0
-    for _ in range(6):
-        reset()
-        proc = subprocess.Popen([sys.executable, "-m", "archscope", "check", "arch", "--update"], cwd=tmp_path,
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "archscope", "check", "arch", "--update"], cwd=tmp_path,
                                 env=_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, preexec_fn=_limits(MEMORY))
-        time.sleep(rng.uniform(0.3, 1.1))  # the run takes about a second; the writes come last
+
+    # The kills are timed against one whole run on this machine (0.2-1 s: the spec path does not
+    # import torch), so that they fall throughout it, the writes at its end included.
+    reset()
+    began = time.perf_counter()
+    assert start().wait(timeout=TIMEOUT) == 0
+    whole = time.perf_counter() - began
+    rng = random.Random(6)
+    killed = 0
+    for _ in range(8):
+        reset()
+        proc = start()
+        time.sleep(rng.uniform(0.5, 1.0) * whole)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=TIMEOUT)
