@@ -74,6 +74,14 @@ def receptive_fields(*args: Any, **kwargs: Any) -> Any:
     return _fields(*args, **kwargs)
 
 
+def sizes(*args: Any, **kwargs: Any) -> Any:
+    """Which input sizes a model takes and the layer that limits them: the arguments of
+    :func:`archscope.api.sizes` (a target, ``input_size``, ``train``); docs/analysis.md."""
+    from archscope.api import sizes as _sizes
+
+    return _sizes(*args, **kwargs)
+
+
 def list_models(pattern: str | None = None) -> list[str]:
     """Zoo model names in natural order, optionally filtered by a glob ``pattern``."""
     from archscope import zoo
@@ -81,4 +89,4 @@ def list_models(pattern: str | None = None) -> list[str]:
     return zoo.names(pattern)
 
 
-__all__ = ["Training", "__version__", "build", "graph", "list_models", "receptive_fields", "summary", "trace"]
+__all__ = ["Training", "__version__", "build", "graph", "list_models", "receptive_fields", "sizes", "summary", "trace"]

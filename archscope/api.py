@@ -23,8 +23,13 @@ from archscope.tracer.records import Trace
 from archscope.tracer.training import Training
 
 if TYPE_CHECKING:  # torch is imported only when a model is built or run: zoo summaries need none
+    from collections.abc import Callable
+
     import torch
     from torch import nn
+
+    from archscope.analysis.probe import ProbedSizes
+    from archscope.analysis.sizes import SizeReport
 
 
 def build(name: str, device: str = "cpu") -> nn.Module:
@@ -237,6 +242,29 @@ def receptive_fields(target: str | nn.Module, input_size: Any = None, batch: int
         raise UsageError(f"{resolved.name} has no receptive field: none of its inputs is an image (a floating-point "
                          "N×C×H×W tensor), which is where a field starts")
     return recorder.by_module
+
+
+def sizes(target: str | nn.Module, input_size: Any = None, train: bool = False, *,
+          progress: Callable[[int], None] | None = None) -> SizeReport | ProbedSizes:
+    """Which input sizes a model takes, its smallest and the layer that limits it. A zoo
+    model or spec file is reasoned over from its spec, without torch (a
+    :class:`~archscope.analysis.sizes.SizeReport`); anything else is traced on the meta
+    device at the sizes a search picks, around ``input_size`` (or what the model declares;
+    an image model that declares nothing starts from 224), and gets a
+    :class:`~archscope.analysis.probe.ProbedSizes` (docs/analysis.md, "Valid input sizes").
+    ``progress`` is called with the number of sizes traced so far.
+    """
+    resolved = _target(target)
+    if resolved.spec is not None:
+        if input_size is not None:
+            raise UsageError(f"{resolved.name} has its sizes from its spec (a zoo model or spec file), which "
+                             "states its input: leave the input size out")
+        from archscope.analysis.sizes import analyse_sizes
+
+        return analyse_sizes(resolved.spec, train=train)
+    from archscope.analysis.probe import probe_sizes
+
+    return probe_sizes(resolved, input_size, train=train, progress=progress)
 
 
 def _check_arguments(convention: str, dtype: str, batch: int, train: bool, analytic: bool,

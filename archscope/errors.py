@@ -38,12 +38,17 @@ class ShapeError(ArchscopeError):
     """The input does not fit the architecture (too small, wrong channel count...), or the
     forward pass failed. ``partial`` holds the records of the layers that ran before (the CLI
     shows them); ``cpu_bytes`` what a CPU run would need at least (weights, buffers, inputs
-    and twice the largest output seen), for the decision to fall back to the CPU."""
+    and twice the largest output seen), for the decision to fall back to the CPU; ``layer``
+    the failing layer's name and type (None: the model's own forward code) and ``reason``
+    torch's first line, for what reads them (``archscope sizes``)."""
 
-    def __init__(self, message: str, partial: list[Any] | None = None, cpu_bytes: int = 0) -> None:
+    def __init__(self, message: str, partial: list[Any] | None = None, cpu_bytes: int = 0,
+                 layer: tuple[str, str] | None = None, reason: str = "") -> None:
         super().__init__(message)
         self.partial = partial or []
         self.cpu_bytes = cpu_bytes
+        self.layer = layer
+        self.reason = reason
 
 
 class ExpectationError(ArchscopeError):

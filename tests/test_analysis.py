@@ -186,8 +186,6 @@ def test_sizes_command_text_and_json(tmp_path: Path) -> None:
     assert data["least_input"] == [1, 32, 32] and data["square_range"] == [32, 35]
     assert data["all_larger_work"] is False and data["fixed_features"][0]["layer"] == "fc1"
     assert [e["ok"] for e in data["examples"]][:2] == [False, True]
-    bad = CliRunner().invoke(app, ["sizes", f"{ROOT / 'docs' / 'examples' / 'mynet.py'}:Net"])
-    assert bad.exit_code == 2 and "zoo model or a spec file" in bad.output
 
 
 def test_sizes_of_a_spec_file() -> None:

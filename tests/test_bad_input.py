@@ -367,8 +367,6 @@ CASES: list[Case] = [
          setup=("evil.py", "arch-lie/lie.json"), keep=("EXECUTED", "arch-lie")),
     Case("g5-spec-kind-with-an-import-target-diff", 5, CLI, ("diff", "lie.json", "lenet5"), 2,
          ("model.kind is 'spec'",), setup=("evil.py", "lie.json"), keep=("EXECUTED", "lie.json")),
-    Case("g5-sizes-of-an-import-path-runs-nothing", 5, CLI, ("sizes", "evil.py:build"), 2,
-         ("needs a zoo model or a spec file",), setup=("evil.py",), keep=("EXECUTED",)),
     # ---- 6. corrupt snapshots
     Case("g6-layer-repeated-diff", 6, CLI, ("diff", "dup.json", "lenet5"), 2, ("listed twice",),
          setup=("dup.json",), keep=("dup.json",)),

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from archscope.cli.options import OutputOption
+from archscope.cli.options import InputOption, OutputOption
 from archscope.report.analysis import SIZES_FORMATS
 
 if TYPE_CHECKING:  # the members are the renderers' names, which mypy cannot see
@@ -17,24 +20,43 @@ else:
 
 
 def sizes(
-    model: Annotated[str, typer.Argument(help="A zoo name (see 'archscope list') or a spec file (.yaml, .yml, "
-                                              ".json).", show_default=False)],
+    model: Annotated[str, typer.Argument(help="A zoo name (see 'archscope list'), a spec file (.yaml, .yml, "
+                                              ".json), package.module:attr or path/to/file.py:attr.",
+                                         show_default=False)],
+    input: InputOption = None,
     train: Annotated[bool, typer.Option("--train", help="Sizes for training mode (auxiliary heads run).")] = False,
     fmt: Annotated[SizesFormat, typer.Option("--format", "-f", help="Output format.")] = SizesFormat.text,
     output: OutputOption = None,
 ) -> None:
-    """Show the smallest input the model takes, the layer that sets it, whether every larger
-    input works (a classifier built for a fixed size does not), and a few examples.
+    """Show the smallest input the model takes, the layer that sets it, which larger inputs
+    work (all, an interval for a classifier built for one size, multiples of a stride),
+    and a few examples.
 
-    Derived from the spec, without torch: see docs/analysis.md.
+    A zoo model or spec file: derived from the spec, without torch. Any other model: found
+    by tracing it on the meta device at the sizes a search picks of its one input (an
+    image's H and W, a sequence's length), around --input or what the model declares.
+    See docs/analysis.md.
     """
-    from archscope.analysis.sizes import analyse_sizes
-    from archscope.api import spec_of
+    from archscope.api import sizes as sizes_of
     from archscope.cli.options import model_files
     from archscope.cli.output import emit
     from archscope.fileio import check_writable
 
     if output:
         check_writable(output, reads=model_files(model))
-    report = analyse_sizes(spec_of(model, "sizes"), train=train)
+    with _progress() as progress:
+        report = sizes_of(model, input, train=train, progress=progress)
     emit(SIZES_FORMATS[fmt.value](report), output)
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[int], None] | None]:
+    """A transient status line on a terminal's stderr while sizes are traced (nothing when piped)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+
+    what = "archscope: tracing input sizes on the meta device"
+    with Console(stderr=True).status(what) as status:
+        yield lambda n: status.update(f"{what}: {n} so far")

@@ -25,12 +25,13 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from archscope import __version__
+from archscope.analysis.probe import ProbedSizes
 from archscope.analysis.receptive import Field
 from archscope.analysis.sizes import SizeReport, Verdict
 from archscope.analysis.symbolic import Agree, Fixed, Limit, Poly, SymbolicModel
 from archscope.report import units
 from archscope.report.columns import Additions, Column
-from archscope.spec.inputs import DTYPE_BYTES, fmt_shape
+from archscope.spec.inputs import DTYPE_BYTES, FLOAT_DTYPES, fmt_shape
 from archscope.tracer.records import LayerRecord, Trace
 
 if TYPE_CHECKING:
@@ -240,8 +241,90 @@ def sizes_lines(report: SizeReport) -> list[str]:
     return lines
 
 
-def render_sizes(report: SizeReport) -> str:
-    return "\n".join(sizes_lines(report)) + "\n"
+def render_sizes(report: SizeReport | ProbedSizes) -> str:
+    lines = probed_lines(report) if isinstance(report, ProbedSizes) else sizes_lines(report)
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- sizes of a module, probed
+
+
+def _input(report: ProbedSizes, size: tuple[int, ...]) -> str:
+    return fmt_shape(report.at(size), None)
+
+
+def _side(report: ProbedSizes, s: int) -> str:
+    return _input(report, report.side(s))
+
+
+def _unit(report: ProbedSizes) -> tuple[str, str]:
+    """What one side is called: ``square`` for an image, ``length`` for a sequence."""
+    return ("square", "square inputs") if len(report.axes) == 2 else ("length", "lengths")
+
+
+def probed_takes(report: ProbedSizes) -> str:
+    """``every input from 3×75×75 up`` / ``square inputs whose side is a multiple of 4, from 3×4×4`` / ..."""
+    rule, least, many = report.rule, report.least, _unit(report)[1]
+    if rule.kind == "from":
+        return f"every input from {_input(report, tuple(b.least for b in report.bounds))} up"
+    if rule.kind == "interval" and rule.hi == least:
+        return f"of the {many}, only {_side(report, least)}"
+    if rule.kind == "interval":
+        return f"only {many} from {_side(report, least)} to {_side(report, rule.hi or least)}"
+    if rule.kind == "multiple":
+        more = f"{rule.residue} more than " if rule.residue else ""
+        return f"{many} whose side is {more}a multiple of {rule.period}, from {_side(report, least)}"
+    return f"some {many}: " + ", ".join(str(s) for s in rule.sizes) + f" (of {report.window[0]} to " \
+        f"{report.window[1]})"
+
+
+def probed_lines(report: ProbedSizes) -> list[str]:
+    """The text of ``archscope sizes`` for a module without a spec (probed on meta)."""
+    mode = ", in training mode" if report.train else ""
+    dtype = f" {report.dtype}" if report.dtype not in FLOAT_DTYPES else ""
+    chosen = ", chosen: the model states no input size" if report.chosen else ""
+    lines = [f"{report.model}: smallest input {_side(report, report.least)}{dtype} (reference "
+             f"{_input(report, report.reference)}{dtype}{chosen}){mode}; found by tracing on the meta device at "
+             f"{report.probes} sizes"]
+    for b in report.bounds:
+        others = ", ".join(f"{a} = {r}" for a, r in zip(report.axes, report.reference, strict=True) if a != b.axis)
+        others = f" ({others})" if others else ""
+        if b.below is None:
+            lines.append(f"  {b.axis} ≥ 1{others}: every size runs")
+        else:
+            bound = f"{b.axis} ≥ {b.least}" if report.rule.kind == "from" else f"smallest {b.axis} {b.least}"
+            lines.append(f"  {bound}{others}: at {b.least - 1} it breaks {b.below.where}")
+    tried = f"every {_unit(report)[0]} from {report.window[0]} to {report.window[1]} was traced"
+    lines.append(f"Takes: {probed_takes(report)} ({tried})")
+    lines.append("Examples:")
+    sizes = [_input(report, p.size) for p in report.examples]
+    pad = max([14, *map(len, sizes)])
+    for p, size in zip(report.examples, sizes, strict=True):
+        lines.append(f"  {size:>{pad}}  ok" if p.ok else f"  {size:>{pad}}  fails {p.where}")
+    return lines
+
+
+def probed_json_data(report: ProbedSizes) -> dict[str, Any]:
+    """Schema ``archscope.sizes/1`` as the spec path writes it (``least_input``, ``takes``,
+    ``all_larger_work``, a bound per axis under its lower-case name: ``h``, ``w``, ``l``),
+    with what the search found: ``axes``, ``rule``, ``window``, ``probes``."""
+    rule = report.rule
+    data: dict[str, Any] = {
+        "schema": "archscope.sizes/1", "archscope": __version__, "model": report.model, "derived": "traced",
+        "axes": list(report.axes), "reference": list(report.shape), "reference_chosen": report.chosen,
+        "dtype": report.dtype, "train": report.train, "least_input": list(report.at(report.side(report.least))),
+        "takes": probed_takes(report), "all_larger_work": rule.kind == "from"}
+    for b in report.bounds:
+        below = b.below
+        data[b.axis.lower()] = {"least": b.least, "layer": below.layer[0] if below and below.layer else None,
+                                "reason": below.reason if below else None}
+    data.update({
+        "rule": {"kind": rule.kind, "hi": rule.hi, "period": rule.period, "residue": rule.residue,
+                 "sizes": list(rule.sizes)},
+        "window": list(report.window), "probes": report.probes,
+        "examples": [{"input": list(report.at(p.size)), "ok": p.ok, "layer": p.layer[0] if p.layer else None,
+                      "reason": p.reason or None} for p in report.examples]})
+    return data
 
 
 def sizes_json_data(report: SizeReport) -> dict[str, Any]:
@@ -264,8 +347,10 @@ def sizes_json_data(report: SizeReport) -> dict[str, Any]:
     return data
 
 
-def sizes_json(report: SizeReport) -> str:
-    return json.dumps(sizes_json_data(report), indent=2, ensure_ascii=False) + "\n"
+def sizes_json(report: SizeReport | ProbedSizes) -> str:
+    data = probed_json_data(report) if isinstance(report, ProbedSizes) else sizes_json_data(report)
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
-SIZES_FORMATS: dict[str, Callable[[SizeReport], str]] = {"text": render_sizes, "json": sizes_json}  # sizes --format
+SIZES_FORMATS: dict[str, Callable[[SizeReport | ProbedSizes], str]] = {"text": render_sizes,
+                                                                       "json": sizes_json}  # sizes --format

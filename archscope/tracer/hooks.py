@@ -335,5 +335,7 @@ def _shape_error(exc: BaseException, recorder: _Recorder, name: str, model: nn.M
     fed = sum(leaf.nbytes(batch) for leaf in inputs.leaves())
     err = ShapeError(f"{name} cannot run on {word} {describe_all(inputs, batch)}: it breaks "
                      f"{where}{shapes}: {reason}" + (f" ({first})" if first else ""), partial=ran,
-                     cpu_bytes=weights + fed + 2 * max((r.output_bytes for r in ran), default=0))
+                     cpu_bytes=weights + fed + 2 * max((r.output_bytes for r in ran), default=0),
+                     layer=(failing.name, failing.type) if failing is not None and failing.name else None,
+                     reason=reason)
     return err
