@@ -17,8 +17,8 @@ a sequence of features (L×F, or C×L before a 1-D convolution).
    over the smallest size a layer outputs along the axes, as a power of two up to 32).
    Every one runs: *every size from there up*, unless twice, four or eight times the
    reference fails, and then *an interval* whose end a bisection finds (a classifier
-   built for one size range, a position table). A run, then only failures: *an interval* inside the
-   window. A pattern that repeats: *multiples* (a U-Net's skips must agree), and the
+   built for one size range, a position table). A run, then only failures: *an
+   interval* inside the window. A pattern that repeats: *multiples* (a U-Net's skips must agree), and the
    search steps down by the period from the bisection's answer to the true smallest.
    None of these: *some sizes*, listed.
 4. The limiting layer is where the pass at one less than the smallest breaks, with
@@ -36,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from archscope.analysis.sizes import least_true
 from archscope.errors import ShapeError, UsageError
 from archscope.spec.inputs import FLOAT_DTYPES, MAX_ELEMENTS, fmt_shape
 
@@ -210,7 +211,7 @@ def probe_sizes(resolved: Target, input_size: Any = None, train: bool = False,
 
     stride = _stride(prober.last_trace, leaf, positions, ref)  # the reference's trace, the last one so far
     top = max(ref)
-    least = _bisect(side_ok, top)
+    least = least_true(side_ok, 1, top)
     width = max(MIN_WINDOW, 2 * stride + 2)
     while width > 1 and not prober.fits((least + width - 1,) * n):
         width //= 2
@@ -300,18 +301,6 @@ def _stride(trace: Any, leaf: Input, positions: tuple[int, ...], ref: Size) -> i
     return min(MAX_STRIDE, 1 << max(0, round(math.log2(max(1.0, ref[-1] / smallest)))))
 
 
-def _bisect(ok: Callable[[int], bool], hi: int) -> int:
-    """The smallest s in [1, hi] with ok(s), ok(hi) being True, if ok is monotone."""
-    lo = 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if ok(mid):
-            hi = mid
-        else:
-            lo = mid + 1
-    return hi
-
-
 def _last(ok: Callable[[int], bool], lo: int, hi: int) -> int:
     """The largest s in [lo, hi) with ok(s), ok(lo) being True and ok(hi) False."""
     while hi - lo > 1:
@@ -344,7 +333,7 @@ def _axis(axis: str, i: int, ok: Callable[[Size], bool], ref: Size, rule: Rule, 
     def at(s: int) -> Size:
         return ref[:i] + (s,) + ref[i + 1:]
 
-    least = _bisect(lambda s: ok(at(s)), ref[i])
+    least = least_true(lambda s: ok(at(s)), 1, ref[i])
     if rule.kind == "multiple" and rule.period:
         while least - rule.period >= 1 and ok(at(least - rule.period)):
             least -= rule.period

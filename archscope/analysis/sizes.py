@@ -140,6 +140,12 @@ def _first(pred: Callable[[int], bool], lo: int) -> int:
         lo, hi, step = hi + 1, hi + step, step * 2
         if hi > 1 << 40:
             raise ValueError("no size satisfies the constraint")
+    return least_true(pred, lo, hi)
+
+
+def least_true(pred: Callable[[int], bool], lo: int, hi: int) -> int:
+    """The least s in [lo, hi] with pred(s), pred(hi) being True and pred monotone
+    (False…True): bisection. archscope.analysis.probe uses it on traced passes."""
     while lo < hi:
         mid = (lo + hi) // 2
         if pred(mid):
