@@ -82,6 +82,14 @@ def sizes(*args: Any, **kwargs: Any) -> Any:
     return _sizes(*args, **kwargs)
 
 
+def symbolic_shapes(*args: Any, **kwargs: Any) -> Any:
+    """Output shapes, MACs and activations as formulas of the input's sizes: the arguments
+    of :func:`archscope.api.symbolic_shapes` (a target and what it is fed); docs/analysis.md."""
+    from archscope.api import symbolic_shapes as _symbolic
+
+    return _symbolic(*args, **kwargs)
+
+
 def list_models(pattern: str | None = None) -> list[str]:
     """Zoo model names in natural order, optionally filtered by a glob ``pattern``."""
     from archscope import zoo
@@ -89,4 +97,5 @@ def list_models(pattern: str | None = None) -> list[str]:
     return zoo.names(pattern)
 
 
-__all__ = ["Training", "__version__", "build", "graph", "list_models", "receptive_fields", "sizes", "summary", "trace"]
+__all__ = ["Training", "__version__", "build", "graph", "list_models", "receptive_fields", "sizes", "summary",
+           "symbolic_shapes", "trace"]

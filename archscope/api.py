@@ -12,6 +12,7 @@ import os
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from archscope.analysis.symbolic_trace import TIME_LIMIT
 from archscope.builder.load import Target, resolve
 from archscope.errors import ArchscopeError, ExpectationError, ModelLoadError, ShapeError, UsageError, echo
 from archscope.spec.inputs import FLOAT_DTYPES, Inputs, from_sizes, single_input
@@ -30,6 +31,8 @@ if TYPE_CHECKING:  # torch is imported only when a model is built or run: zoo su
 
     from archscope.analysis.probe import ProbedSizes
     from archscope.analysis.sizes import SizeReport
+    from archscope.analysis.symbolic import SymbolicModel
+    from archscope.analysis.symbolic_trace import TracedSymbolic
 
 
 def build(name: str, device: str = "cpu") -> nn.Module:
@@ -265,6 +268,41 @@ def sizes(target: str | nn.Module, input_size: Any = None, train: bool = False, 
     from archscope.analysis.probe import probe_sizes
 
     return probe_sizes(resolved, input_size, train=train, progress=progress)
+
+
+def symbolic_shapes(target: str | nn.Module, input_size: Any = None, batch: int = 1, train: bool = False, *,
+                    convention: str = "torchvision", dtype: str = "float32", input_data: Any = None,
+                    dtypes: Any = None, batch_dim: int | None = 0, inputs_from: str | None = None,
+                    time_limit: float | None = TIME_LIMIT,
+                    progress: Callable[[int], None] | None = None) -> SymbolicModel | TracedSymbolic:
+    """Every output shape, the MACs and the activations as formulas of the input's sizes
+    (docs/analysis.md, "Symbolic shapes"). A zoo model or spec file is derived from its spec,
+    without torch (a :class:`~archscope.analysis.symbolic.SymbolicModel`, in N, H, W);
+    anything else is traced once on the meta device with symbolic sizes, fed as
+    :func:`trace` is (a :class:`~archscope.analysis.symbolic_trace.TracedSymbolic`, in N and
+    the input's H, W or L, with what the model requires of them). A forward that reads its
+    data cannot be traced so: a :class:`~archscope.analysis.symbolic_trace.SymbolicError`,
+    as is one that takes longer than ``time_limit`` seconds (None: no limit); ``progress``
+    is called with the number of layer calls traced so far.
+    """
+    _check_arguments(convention, dtype, batch, train, True, inputs_from)
+    resolved = _target(target)
+    if resolved.spec is not None:
+        from archscope.analysis.symbolic import symbolic
+
+        return symbolic(resolved.spec)
+    import torch
+
+    from archscope.analysis.probe import built_on_meta
+    from archscope.analysis.symbolic_trace import symbolic_trace
+
+    module = built_on_meta(resolved)
+    if dtype != "float32":
+        module = module.to(getattr(torch, dtype))
+    inputs, batch = inputs_for(resolved, input_size, dtypes=dtypes, batch_dim=batch_dim, input_data=input_data,
+                               inputs_from=inputs_from, batch=batch, module=module)
+    return symbolic_trace(module, inputs, batch=batch, name=resolved.name, train=train, dtype=dtype,
+                          convention=convention, time_limit=time_limit, progress=progress)
 
 
 def _check_arguments(convention: str, dtype: str, batch: int, train: bool, analytic: bool,

@@ -290,12 +290,6 @@ def test_summary_options_in_other_formats(fmt: str) -> None:
     assert "⌈H/2⌉" in result.output and "global" in result.output
 
 
-def test_summary_options_need_a_spec() -> None:
-    result = CliRunner().invoke(app, ["summary", f"{ROOT / 'docs' / 'examples' / 'mynet.py'}:Net", "--input", "32",
-                                      "--symbolic"])
-    assert result.exit_code == 2 and "zoo model or a spec file" in result.output
-
-
 # ---------------------------------------------------------------- the documentation
 
 

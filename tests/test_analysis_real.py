@@ -1,5 +1,6 @@
-"""Receptive fields and valid input sizes of torchvision's own models, through their import
-paths, equal the spec fold and the spec's reasoning of the zoo model of the same name
+"""Receptive fields, valid input sizes and symbolic shapes of torchvision's own models,
+through their import paths, equal the spec fold, the spec's reasoning and the spec's
+formulas of the zoo model of the same name
 (docs/analysis.md). torchvision writes some layers
 as functions (Inception's ``F.max_pool2d``, ResNet's one ``relu`` called three times, VGG's
 ``torch.flatten``): every module both have is compared, a shared one at its last call (the
@@ -15,6 +16,8 @@ from archscope import zoo
 from archscope.analysis.fields import recording_fields
 from archscope.analysis.receptive import by_module
 from archscope.analysis.sizes import analyse_sizes
+from archscope.analysis.symbolic import Poly, Term, symbolic
+from archscope.analysis.symbolic_trace import TracedSymbolic, per_sample
 
 torchvision = pytest.importorskip("torchvision")
 
@@ -44,3 +47,32 @@ def test_torchvision_s_model_probed_has_the_zoo_spec_s_smallest_input(name: str)
     for bound, want in zip(probed.bounds, (reasoned.h, reasoned.w), strict=True):
         assert bound.least == want.least
         assert (bound.below.layer[0] if bound.below and bound.below.layer else None) == want.module
+
+
+@pytest.mark.parametrize("name", [n for n in zoo.names() if hasattr(torchvision.models, n)])
+def test_torchvision_s_model_traced_symbolically_has_the_zoo_spec_s_formulas(name: str) -> None:
+    """Traced with symbolic sizes through its import path (eval mode): every module both
+    have (a shared one at its last call) has the spec's output shape and MACs, and the
+    model the spec's MACs and output (activations differ: torchvision's functional layers
+    output nothing a module hook sees)."""
+    spec = zoo.get(name).spec()
+    traced = archscope.symbolic_shapes(f"torchvision.models:{name}", input_size=[list(spec.input)])
+    assert isinstance(traced, TracedSymbolic) and traced.fixed == [] and traced.data == []
+    sym = symbolic(spec)
+    modules, subtree = sym.modules(), sym.subtree_macs()
+    last = {module: (shape, traced.macs_of[(module, call)]) for (module, call), shape in traced.layers.items()}
+    common = [m for m in last if m in modules]
+    assert len(common) >= len(last) // 2
+    for module in common:
+        shape, macs = last[module]
+        assert tuple(shape[1:]) == modules[module].out_shape, module
+        assert _terms(per_sample(macs)) == _terms(subtree[module]), module
+    assert _terms(per_sample(traced.macs)) == _terms(sym.macs())
+    assert tuple(traced.output[0][1:]) == sym.output
+
+
+def _terms(dim: object) -> dict[object, int]:
+    if isinstance(dim, Term):
+        return {dim.factors: dim.coef} if dim.coef else {}
+    assert isinstance(dim, Poly), dim
+    return {f: c for f, c in dim.terms.items() if c}

@@ -164,7 +164,7 @@ def probe_sizes(resolved: Target, input_size: Any = None, train: bool = False,
     from archscope.api import inputs_for, meta_unsupported
 
     try:
-        module = _built(resolved)
+        module = built_on_meta(resolved)
         try:
             chosen: tuple[int, ...] = ()
             inputs = inputs_for(resolved, input_size, module=module)[0]
@@ -242,7 +242,7 @@ def _placed(shape: tuple[int, ...], positions: tuple[int, ...], size: Size) -> t
     return tuple(placed)
 
 
-def _built(resolved: Target) -> nn.Module:
+def built_on_meta(resolved: Target) -> nn.Module:
     """The module on meta: built there, or built on the CPU and moved when its constructor
     needs data (torchvision's RegNets read a tensor they compute)."""
     from archscope.api import meta_unsupported
@@ -267,15 +267,26 @@ def _one(resolved: Target, inputs: Inputs) -> list[Input]:
 
 
 def _axes(resolved: Target, leaf: Input, module: nn.Module) -> tuple[tuple[int, ...], tuple[str, ...]]:
-    """Where the size axes are in the per-sample shape, and their names: an image's last two
+    axes = size_axes(leaf, module)
+    if not axes:
+        raise UsageError(f"sizes varies the size of one input (an image's H and W, a sequence's length); "
+                         f"{resolved.name} is fed {leaf.name} {fmt_shape(leaf.shape, None)} "
+                         f"{leaf.dtype or 'float32'}, which has no axis it knows to vary")
+    return tuple(axes), tuple(axes.values())
+
+
+def size_axes(leaf: Input, module: nn.Module) -> dict[int, str]:
+    """Where the size axes are in one input's per-sample shape, by name: an image's last two
     (H, W); a sequence's length L: token ids or a waveform (L), a sequence of features
-    (L×F), or channels × length (C×L) when the first layer is a 1-D convolution."""
+    (L×F), or channels × length (C×L) when the first layer is a 1-D convolution; none for
+    anything else. The sizes probe and the symbolic pass (:mod:`archscope.analysis.symbolic_trace`)
+    vary these."""
     dims, dtype = len(leaf.shape), leaf.dtype or "float32"
     floating = dtype in FLOAT_DTYPES
     if floating and dims >= 3:
-        return (dims - 2, dims - 1), ("H", "W")
+        return {dims - 2: "H", dims - 1: "W"}
     if dims == 1:
-        return (0,), ("L",)
+        return {0: "L"}
     if floating and dims == 2:
         from torch import nn
 
@@ -283,10 +294,8 @@ def _axes(resolved: Target, leaf: Input, module: nn.Module) -> tuple[tuple[int, 
 
         found = first_layer(module)
         conv = found is not None and isinstance(found[1], nn.Conv1d) and found[1].in_channels == leaf.shape[0]
-        return ((1,), ("L",)) if conv else ((0,), ("L",))
-    raise UsageError(f"sizes varies the size of one input (an image's H and W, a sequence's length); "
-                     f"{resolved.name} is fed {leaf.name} {fmt_shape(leaf.shape, None)} {dtype}, which has no "
-                     "axis it knows to vary")
+        return {1: "L"} if conv else {0: "L"}
+    return {}
 
 
 def _stride(trace: Any, leaf: Input, positions: tuple[int, ...], ref: Size) -> int:

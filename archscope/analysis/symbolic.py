@@ -20,7 +20,8 @@ layout and the computed trace at five input sizes.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from archscope.errors import SpecError
@@ -29,6 +30,7 @@ from archscope.spec.fold import SiteFold
 from archscope.spec.layout import layout
 
 AXES = ("H", "W")
+ORDER = ("N", "T", "H", "W", "L")  # how factors are written: N·H·W, then any other axis by name
 
 
 class SymbolicError(SpecError):
@@ -40,7 +42,8 @@ class SymbolicError(SpecError):
 
 @dataclass(frozen=True)
 class Floor:
-    """``⌊(X + c)/m⌋`` of the input axis ``X`` (``"H"`` or ``"W"``); ``m ≥ 1``.
+    """``⌊(X + c)/m⌋`` of the input axis ``X`` (``"H"``, ``"W"``; a traced module's also ``"N"``,
+    ``"L"``, ...: :mod:`archscope.analysis.symbolic_trace`); ``m ≥ 1``.
 
     The pair (c, m) is unique for the function, so equal floors are equal functions.
     """
@@ -61,8 +64,8 @@ class Floor:
         return t * self.m - self.c
 
     @property
-    def key(self) -> tuple[int, int, int]:
-        return (AXES.index(self.axis) if self.axis in AXES else 2, self.m, self.c)
+    def key(self) -> tuple[int, str, int, int]:
+        return (ORDER.index(self.axis) if self.axis in ORDER else len(ORDER), self.axis, self.m, self.c)
 
     def __str__(self) -> str:
         x, c, m = self.axis, self.c, self.m
@@ -99,7 +102,11 @@ class Term:
         return self.factors[0] if self.coef == 1 and len(self.factors) == 1 else None
 
     def at(self, h: int, w: int) -> int:
-        return self.coef * math.prod(f.at(h if f.axis == "H" else w) for f in self.factors)
+        return self.value({"H": h, "W": w})
+
+    def value(self, sizes: Mapping[str, int]) -> int:
+        """The dimension at the input axes' ``sizes`` (by name)."""
+        return self.coef * math.prod(f.at(sizes[f.axis]) for f in self.factors)
 
     def __mul__(self, other: Term) -> Term:
         return Term(self.coef * other.coef, tuple(sorted(self.factors + other.factors, key=lambda f: f.key)))
@@ -112,7 +119,12 @@ def _term_text(coef: int, factors: Factors, commas: bool) -> str:
     number = f"{coef:,}" if commas else str(coef)
     if not factors:
         return number
-    return "·".join(([number] if coef != 1 else []) + [str(f) for f in factors])
+    powers = Counter(str(f) for f in factors)  # L·L is written L²
+    return "·".join(([number] if coef != 1 else []) + [f + _superscript(n) for f, n in powers.items()])
+
+
+def _superscript(n: int) -> str:
+    return "" if n == 1 else str(n).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
 
 
 def product(terms: Iterable[Term]) -> Term:
@@ -137,12 +149,15 @@ class Poly:
             self.add(Term(coef, factors))
 
     def at(self, h: int, w: int) -> int:
-        return sum(Term(c, f).at(h, w) for f, c in self.terms.items())
+        return self.value({"H": h, "W": w})
 
-    def text(self, times: str = "N") -> str:
+    def value(self, sizes: Mapping[str, int]) -> int:
+        return sum(Term(c, f).value(sizes) for f, c in self.terms.items())
+
+    def text(self, times: str = "N", commas: bool = True) -> str:
         """``N·(9,408·⌈H/2⌉·⌈W/2⌉ + 2,048,000)``; ``0`` when empty."""
         ordered = sorted(self.terms.items(), key=lambda fc: (not fc[0], [f.key for f in fc[0]]))
-        parts = [_term_text(c, f, commas=True) for f, c in ordered if c]
+        parts = [_term_text(c, f, commas) for f, c in ordered if c]
         if not parts:
             return "0"
         body = " + ".join(parts)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,3 +44,16 @@ def emit(content: Any, output: str | None) -> None:
 
 def is_terminal() -> bool:
     return sys.stdout.isatty()
+
+
+@contextmanager
+def progress(what: str, unit: str) -> Iterator[Callable[[int], None] | None]:
+    """A transient status line on a terminal's stderr while long work runs, updated with a
+    count (``what: 12 sizes so far``); nothing when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(what) as status:
+        yield lambda n: status.update(f"{what}: {n} {unit} so far")

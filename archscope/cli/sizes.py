@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -39,24 +36,11 @@ def sizes(
     """
     from archscope.api import sizes as sizes_of
     from archscope.cli.options import model_files
-    from archscope.cli.output import emit
+    from archscope.cli.output import emit, progress
     from archscope.fileio import check_writable
 
     if output:
         check_writable(output, reads=model_files(model))
-    with _progress() as progress:
-        report = sizes_of(model, input, train=train, progress=progress)
+    with progress("archscope: tracing input sizes on the meta device", "sizes") as step:
+        report = sizes_of(model, input, train=train, progress=step)
     emit(SIZES_FORMATS[fmt.value](report), output)
-
-
-@contextmanager
-def _progress() -> Iterator[Callable[[int], None] | None]:
-    """A transient status line on a terminal's stderr while sizes are traced (nothing when piped)."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-
-    what = "archscope: tracing input sizes on the meta device"
-    with Console(stderr=True).status(what) as status:
-        yield lambda n: status.update(f"{what}: {n} so far")

@@ -69,9 +69,11 @@ def summary(
     by_type: Annotated[bool, typer.Option("--by-type", help="Add MACs per operator type (conv, linear, matmul, "
                                                             "attention, norm, ...).")] = False,
     symbolic: Annotated[bool, typer.Option("--symbolic", help="Write output shapes as formulas of the input's "
-                                                              "N, H, W (N×64×⌈H/4⌉×⌈W/4⌉), and MACs and "
-                                                              "activation memory as formulas too (zoo models "
-                                                              "and spec files). See docs/analysis.md.")] = False,
+                                                              "N, H, W or L (N×64×⌈H/4⌉×⌈W/4⌉), and MACs and "
+                                                              "activation memory as formulas too (from the spec "
+                                                              "for zoo models and spec files; any other model "
+                                                              "is traced with symbolic sizes). See "
+                                                              "docs/analysis.md.")] = False,
     receptive_field: Annotated[bool, typer.Option("--receptive-field", help="Add each layer's receptive field, "
                                                                             "jump (effective stride) and start "
                                                                             "(any model fed an image; from the "
@@ -113,8 +115,8 @@ def summary(
         check_writable(output, reads=model_files(model, inputs_from))
     fmt = Format(format_for(fmt, output))
     html = fmt.value == "html"  # the report draws the dataflow too: a traced forward pass, recorded
-    spec = spec_of(model, "--symbolic") if symbolic else None
-    module_fields = receptive_field and kind_of(model) == "import"  # a user's module: fields from its pass
+    module = kind_of(model) == "import"  # a user's module: fields and formulas from its pass
+    module_fields = receptive_field and module
     with _recording(html) as flow, _fields(module_fields) as recorder:
         result = trace(model, batch=batch, device=device, train=train, convention=convention.value,
                        dtype=dtype.value, analytic=not traced and not html, training=step,
@@ -123,7 +125,6 @@ def summary(
         depth = 3
     extra = NONE
     if symbolic or receptive_field:
-        from archscope.analysis.symbolic import symbolic as symbolic_model
         from archscope.report import analysis
 
         fields, note = None, None
@@ -132,8 +133,9 @@ def summary(
         elif receptive_field:
             from archscope.analysis.receptive import by_module
 
-            fields = analysis.spec_fields(by_module(spec or spec_of(model, "--receptive-field"), train))
-        extra = analysis.analysis_additions(result, symbolic_model(spec) if spec else None, fields, train, note)
+            fields = analysis.spec_fields(by_module(spec_of(model, "--receptive-field"), train))
+        formulas, why = _formulas(model, result, train, convention.value, dtype.value) if symbolic else (None, None)
+        extra = analysis.analysis_additions(result, formulas, fields, train, note, why)
     if result.step is not None:
         from archscope.report.training import training_additions
 
@@ -146,6 +148,21 @@ def summary(
         if dot_missing():
             typer.echo(f"archscope: note: the report has no diagram, only the table: {dot_missing()}", err=True)
     require_expectations(result)
+
+
+def _formulas(model: str, result: Any, train: bool, convention: str, dtype: str) -> tuple[Any, str | None]:
+    """The symbolic shapes (from the spec, or a pass with symbolic sizes fed what ``result``
+    was), or None and why not: the numbers are shown either way."""
+    from archscope.analysis.symbolic_trace import SymbolicError
+    from archscope.api import symbolic_shapes
+    from archscope.cli.output import progress
+
+    try:
+        with progress("archscope: tracing with symbolic sizes", "layer calls") as step:
+            return symbolic_shapes(model, result.inputs, result.batch, train, convention=convention, dtype=dtype,
+                                   progress=step), None
+    except SymbolicError as exc:
+        return None, str(exc)
 
 
 @contextmanager

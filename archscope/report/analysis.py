@@ -28,7 +28,8 @@ from archscope import __version__
 from archscope.analysis.probe import ProbedSizes
 from archscope.analysis.receptive import Field
 from archscope.analysis.sizes import SizeReport, Verdict
-from archscope.analysis.symbolic import Agree, Fixed, Limit, Poly, SymbolicModel
+from archscope.analysis.symbolic import Agree, Fixed, Floor, Limit, Poly, SymbolicModel, Term
+from archscope.analysis.symbolic_trace import Dim, TracedSymbolic, per_sample, shape_text
 from archscope.report import units
 from archscope.report.columns import Additions, Column
 from archscope.spec.inputs import DTYPE_BYTES, FLOAT_DTYPES, fmt_shape
@@ -68,20 +69,26 @@ def module_fields(recorder: FieldRecorder) -> tuple[FieldOf, str | None]:
     return (lambda r: calls.get((r.name, r.call))), note
 
 
-def analysis_additions(trace: Trace, symbolic: SymbolicModel | None = None, fields: FieldOf | None = None,
-                       train: bool = False, fields_note: str | None = None) -> Additions:
-    """What ``--symbolic`` (``symbolic``) and ``--receptive-field`` (``fields``, a lookup by
+def analysis_additions(trace: Trace, symbolic: SymbolicModel | TracedSymbolic | None = None,
+                       fields: FieldOf | None = None, train: bool = False, fields_note: str | None = None,
+                       symbolic_note: str | None = None) -> Additions:
+    """What ``--symbolic`` (``symbolic``, from a spec or a traced pass; ``symbolic_note``
+    why there are none) and ``--receptive-field`` (``fields``, a lookup by
     layer call; ``fields_note`` a line on where they are unknown) add to the summary of
     ``trace``, for any format's renderer."""
     columns: list[Column] = []
     lines: list[str] = []
     data: dict[str, Any] = {}
-    formulas = _Formulas(symbolic, train) if symbolic is not None else None
+    formulas = (_TracedFormulas(symbolic) if isinstance(symbolic, TracedSymbolic) else _Formulas(symbolic, train)) \
+        if symbolic is not None else None
     if formulas is not None:
         columns += [Column("symbolic_shape", formulas.shape, data=formulas.shape),
                     Column("symbolic_macs", lambda r: formulas.macs(r) or "", data=formulas.macs)]
         lines += formulas.lines(trace)
         data["symbolic"] = formulas.data(trace)
+    elif symbolic_note:
+        lines.append(f"Symbolic shapes: none: {symbolic_note}")
+        data["symbolic"] = {"none": symbolic_note}
     if fields is not None:
         def cell(text: Callable[[Field], str]) -> Callable[[LayerRecord], str]:
             return lambda r: text(f) if (f := fields(r)) else "?"
@@ -97,7 +104,8 @@ def analysis_additions(trace: Trace, symbolic: SymbolicModel | None = None, fiel
 
 
 class _Formulas:
-    """Each layer's symbolic output shape and MACs, and the model's formulas."""
+    """Each layer's symbolic output shape and MACs, and the model's formulas, from the spec
+    (:class:`~archscope.analysis.symbolic.SymbolicModel`)."""
 
     def __init__(self, symbolic: SymbolicModel, train: bool) -> None:
         self.symbolic, self.train = symbolic, train
@@ -115,22 +123,76 @@ class _Formulas:
         poly = self._macs.get(rec.name)
         return poly.text() if poly is not None else None
 
-    def lines(self, trace: Trace) -> list[str]:
-        sym, nbytes = self.symbolic, DTYPE_BYTES.get(trace.dtype, 4)
+    def model(self, trace: Trace) -> tuple[str, str, Dim, Dim, list[str]]:
+        """The input (with the sizes the numbers above are for), the output, the MACs and
+        activation elements per sample, and what else to say."""
+        sym = self.symbolic
         h, w = trace.input[1:] if len(trace.input) == 3 else (0, 0)
-        return [f"Symbolic input: {fmt_shape(sym.input)} (numbers above: N={trace.batch}, H={h}, W={w})",
-                f"Symbolic output: {fmt_shape(sym.output)}",
-                f"Symbolic MACs: {sym.macs(self.train).text()}",
-                f"Symbolic forward activations ({trace.dtype}): "
-                f"{sym.activations(self.train).text(f'{nbytes}·N')} bytes"]
+        return (f"{fmt_shape(sym.input)} (numbers above: N={trace.batch}, H={h}, W={w})", fmt_shape(sym.output),
+                sym.macs(self.train), sym.activations(self.train), [])
+
+    def lines(self, trace: Trace) -> list[str]:
+        given, output, macs, act, notes = self.model(trace)
+        nbytes = DTYPE_BYTES.get(trace.dtype, 4)
+        return [f"Symbolic input: {given}", f"Symbolic output: {output}", f"Symbolic MACs: {_formula(macs)}",
+                f"Symbolic forward activations ({trace.dtype}): {_formula(act, f'{nbytes}·N')} bytes", *notes]
 
     def data(self, trace: Trace) -> dict[str, Any]:
-        sym, nbytes = self.symbolic, DTYPE_BYTES.get(trace.dtype, 4)
-        macs, act = sym.macs(self.train), sym.activations(self.train)
-        return {"input": fmt_shape(sym.input), "output": fmt_shape(sym.output),
-                "macs": macs.text(), "macs_terms": macs.as_data(),
-                "activation_bytes": f"{act.text(f'{nbytes}·N')}",
-                "activation_terms": act.as_data(), "bytes_per_element": nbytes}
+        given, output, macs, act, notes = self.model(trace)
+        nbytes = DTYPE_BYTES.get(trace.dtype, 4)
+        return {"input": given.split(" (numbers above")[0], "output": output,
+                "macs": _formula(macs), "macs_terms": _terms(macs),
+                "activation_bytes": _formula(act, f"{nbytes}·N"), "activation_terms": _terms(act),
+                "bytes_per_element": nbytes, "notes": notes}
+
+
+class _TracedFormulas(_Formulas):
+    """The same, from a module's pass with symbolic sizes
+    (:class:`~archscope.analysis.symbolic_trace.TracedSymbolic`): per layer call."""
+
+    def __init__(self, traced: TracedSymbolic) -> None:  # noqa: super().__init__ is the spec's
+        self.traced = traced
+
+    def shape(self, rec: LayerRecord) -> str:
+        shape = self.traced.shape(rec)
+        return shape_text(shape) if shape is not None else units.shapes(rec.output_shapes)
+
+    def macs(self, rec: LayerRecord) -> str | None:
+        dim = self.traced.macs_of.get((rec.name, rec.call))
+        return _formula(per_sample(dim) or dim) if dim is not None else None
+
+    def model(self, trace: Trace) -> tuple[str, str, Dim, Dim, list[str]]:
+        t = self.traced
+        given = ", ".join(f"{name} {shape_text(shape)} {dtype}" if len(t.inputs) > 1 else shape_text(shape)
+                          for name, shape, dtype in t.inputs)
+        shown = t.sizes_of([leaf.full_shape(trace.batch) for leaf in trace.inputs.leaves()])
+        at = ", ".join(f"{n}={v}" for n, v in shown.items())
+        ran = f" (the pass with symbolic sizes ran at {', '.join(f'{n}={v}' for n, v in t.traced_at.items())})"
+        notes = [f"Symbolic formulas hold where {f.text}"
+                 + (ran if any(shown.get(a) != t.traced_at.get(a) for a in f.axes) else "") for f in t.fixed]
+        notes += [f"Symbolic sizes: {size} depends on the data, from {layer[0] or 'the root module'} ({layer[1]})"
+                  for size, layer in t.data]
+        return (f"{given} (numbers above: {at})" if at else given, ", ".join(shape_text(s) for s in t.output),
+                per_sample(t.macs) or t.macs, per_sample(t.activations) or t.activations, notes)
+
+
+def _formula(dim: Dim, times: str = "N") -> str:
+    """A count as ``N·(…)`` (``times`` the per-sample factor: ``N``, ``4·N``): a
+    :class:`Poly` or :class:`Term` of its per-sample terms, or one with N among its factors
+    (a count not proportional to N; ``4·(…)``), or torch's own expression."""
+    if isinstance(dim, Term):
+        dim = Poly({dim.factors: dim.coef}) if dim.coef else Poly()
+    if isinstance(dim, Poly) and any(Floor("N") in f for f in dim.terms):
+        scale = times.removesuffix("N").removesuffix("·")
+        body = dim.text("")
+        return f"{scale}·({body})" if scale and " + " in body else f"{scale}·{body}" if scale else body
+    return dim.text(times) if isinstance(dim, Poly) else (f"{times.removesuffix('N')}{dim}" if times != "N" else dim)
+
+
+def _terms(dim: Dim) -> list[dict[str, object]] | None:
+    if isinstance(dim, Term):
+        dim = Poly({dim.factors: dim.coef}) if dim.coef else Poly()
+    return dim.as_data() if isinstance(dim, Poly) else None
 
 
 # ---------------------------------------------------------------- receptive fields

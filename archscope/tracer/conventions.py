@@ -79,9 +79,15 @@ def sdpa_backward_macs(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) 
     return math.prod(batch) * length * source * (3 * e + 2 * _shape(v)[-1])
 
 
+def _inner(a: Any, b: Any) -> Any:
+    """The contracted size, which both operands have: the one that is a number, when one is
+    a symbol (a linear layer's weight is built for a size; ``analysis.symbolic_trace``)."""
+    return b if type(a).__name__ == "SymInt" and type(b).__name__ != "SymInt" else a
+
+
 def mm_macs(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int:
     a, b = args[0], args[1]
-    return _shape(a)[0] * _shape(a)[1] * _shape(b)[1]
+    return _shape(a)[0] * _inner(_shape(a)[1], _shape(b)[0]) * _shape(b)[1]
 
 
 def addmm_macs(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int:
@@ -90,7 +96,7 @@ def addmm_macs(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int:
 
 def bmm_macs(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int:
     b, m, k = _shape(args[0])
-    return b * m * k * _shape(args[1])[2]
+    return b * m * _inner(k, _shape(args[1])[1]) * _shape(args[1])[2]
 
 
 def baddbmm_macs(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int:

@@ -73,5 +73,12 @@ class OpCounter(TorchDispatchMode):
         handle = self.convention.handle_for(op, category)
         if handle is not None:
             cost = handle(args, kwargs, out)
-            self.on_cost(op, category, tuple(map(int, cost)) if isinstance(cost, tuple) else int(cost), out)
+            self.on_cost(op, category, tuple(map(_count, cost)) if isinstance(cost, tuple) else _count(cost), out)
         return out
+
+
+def _count(cost: Any) -> Any:
+    """A cost as a Python int, or as it is when it is a symbolic size (``torch.SymInt``, in a
+    pass fed symbolic sizes: :mod:`archscope.analysis.symbolic_trace`), which ``int`` would
+    fix to the size it was traced at."""
+    return cost if type(cost).__name__ == "SymInt" else int(cost)

@@ -160,15 +160,18 @@ def trace_module(model: nn.Module, inputs: Inputs, *, batch: int = 1, name: str 
                  expectations: Mapping[str, Expect] | None = None,
                  reference_input: tuple[int, ...] | None = None, train: bool = False,
                  dtype: torch.dtype = torch.float32, convention: str = "torchvision",
-                 training: Training | None = None) -> Trace:
+                 training: Training | None = None,
+                 feed: tuple[tuple[Any, ...], dict[str, Any]] | None = None) -> Trace:
     """Run one forward pass of ``model`` on ``inputs`` (zeros of each input's shape and dtype,
-    or the user's own tensors); record every module call and price every operator by
-    ``convention`` (see :mod:`archscope.tracer.conventions`). With ``training``, in train
-    mode with autograd on, followed by a backward pass (:mod:`archscope.tracer.backward`)."""
+    or the user's own tensors; ``feed``, the args and kwargs to call it with instead, is for
+    tensors of symbolic sizes, :mod:`archscope.analysis.symbolic_trace`); record every
+    module call and price every operator by ``convention`` (see
+    :mod:`archscope.tracer.conventions`). With ``training``, in train mode with autograd
+    on, followed by a backward pass (:mod:`archscope.tracer.backward`)."""
     device = _device_of(model)
     inputs = inputs.with_dtype(str(dtype).removeprefix("torch."))
     try:
-        args, kwargs = materialise(inputs, batch, device)
+        args, kwargs = feed or materialise(inputs, batch, device)
     except ShapeError as exc:
         raise ShapeError(f"{name}: {exc}") from exc
     for observe in INPUT_OBSERVERS:

@@ -1,0 +1,540 @@
+"""Symbolic shapes for any ``nn.Module``: the hook tracer run on tensors whose sizes are symbols.
+
+:mod:`archscope.analysis.symbolic` derives the formulas from a spec. A module without one
+is traced once, as :mod:`archscope.tracer.hooks` always does, but under torch's
+``FakeTensorMode`` with a ``ShapeEnv`` (the machinery under ``torch.export``'s dynamic
+shapes, without dynamo; with torch's Python dispatcher on, as there, so that operators
+whose C++ kernels take only numbers, ``F.interpolate``'s, run their Python versions):
+its inputs' size axes are symbols, N for the batch and the axes
+:mod:`archscope.analysis.probe` varies (H and W of an image, L of a sequence), so every
+operator's meta kernel computes its output size as a formula, and so do the counting
+conventions (:mod:`archscope.tracer.conventions`), which read only shapes. Each symbol is
+traced at the size the summary uses (the batch at least 2, since torch fixes sizes 0 and
+1), so the formulas hold where that input does.
+
+The formulas are torch's own, converted to the spec path's algebra (:class:`Floor`,
+:class:`Term`, :class:`Poly`): a size ``⌊(X + c)/m⌋`` and products and sums of them, and
+written as torch gives them where they are none of these (a maximum, a remainder). Inputs
+that share a shape share their symbols (``input_ids`` and ``attention_mask``: N×L).
+
+Where the model fixes a symbol (``assert H == 224``, a reshape to a stored size, an
+``int()`` of a size), torch replaces it by the traced value: the layer running then is
+recorded (:class:`Requirement`) and the formulas after it hold only at that value. A forward
+that reads the data (``.item()``, ``nonzero``) cannot run with symbolic sizes: the
+:class:`SymbolicError` names the layer.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from archscope.analysis.symbolic import Floor, Poly, Term
+from archscope.errors import USER_CODE_ERRORS, ArchscopeError, ShapeError
+from archscope.spec.inputs import fmt_shape
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from archscope.spec.inputs import Input, Inputs
+    from archscope.tracer.records import LayerRecord
+
+Dim = Term | Poly | str  # a size: a term, a sum of terms, or torch's own expression where neither
+
+
+class SymbolicError(ArchscopeError):
+    """The model cannot be traced with symbolic sizes (it reads its data, or torch refuses)."""
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """What the model requires of the symbols, found while it ran: ``H = 224`` (torch then
+    replaced the symbol by the size), ``W = H``, ``16·⌊(H-12)/4⌋·⌊(W-12)/4⌋ = 400`` (a linear
+    layer built for 400 features); in ``layer``."""
+
+    requires: str
+    layer: tuple[str, str] | None  # (name, type); None: the model's own forward code
+    axes: tuple[str, ...] = field(default=(), compare=False)  # the symbols it is about
+    where: str = field(default="", compare=False)  # the model's source line that did it, when torch records one
+
+    @property
+    def text(self) -> str:
+        return f"{self.requires} (required by {_place(self.layer)}" + (f" at {self.where}" if self.where else "") + ")"
+
+
+@dataclass
+class TracedSymbolic:
+    """The formulas of one traced pass: per layer call, per input, and for the model."""
+
+    model: str
+    axes: tuple[str, ...]  # the symbols, in the order of the inputs: ("N", "H", "W")
+    traced_at: dict[str, int]  # each symbol's size in the pass that derived the formulas
+    inputs: list[tuple[str, tuple[Dim, ...], str]]  # (name, full shape, dtype)
+    output: list[tuple[Dim, ...]]
+    layers: dict[tuple[str, int], tuple[Dim, ...]] = field(default_factory=dict)  # (name, call) -> output shape
+    macs_of: dict[tuple[str, int], Dim] = field(default_factory=dict)  # (name, call) -> macs_total
+    macs: Dim = ""
+    activations: Dim = ""  # output elements of every leaf layer (times the dtype's bytes)
+    fixed: list[Requirement] = field(default_factory=list)
+    data: list[tuple[str, tuple[str, str]]] = field(default_factory=list)  # (?1, the layer whose output has it)
+
+    def shape(self, rec: LayerRecord) -> tuple[Dim, ...] | None:
+        return self.layers.get((rec.name, rec.call))
+
+    def sizes_of(self, shapes: list[tuple[int, ...]]) -> dict[str, int]:
+        """Each symbol's size in inputs of these full shapes (the inputs' order)."""
+        found: dict[str, int] = {}
+        for (_, dims, _), shape in zip(self.inputs, shapes, strict=False):
+            for d, size in zip(dims, shape, strict=False):
+                if isinstance(d, Term) and d.floor is not None and d.floor == Floor(d.floor.axis):
+                    found.setdefault(d.floor.axis, size)
+        return {n: found[n] for n in self.axes if n in found}
+
+
+SCALES = (1, 2, 4)  # the size axes traced at the input's sizes times these, until none is pinned to 1
+# seconds (api.symbolic_shapes's default too): torch's simplifier can take minutes on deep reshapes (maxvit_t)
+TIME_LIMIT = 120.0
+
+
+class _OutOfTimeError(Exception):
+    """Raised by a module hook when the time limit has passed; its text is the seconds taken."""
+
+
+def symbolic_trace(module: nn.Module, inputs: Inputs, *, batch: int = 1, name: str = "model",
+                   train: bool = False, dtype: str = "float32", convention: str = "torchvision",
+                   time_limit: float | None = TIME_LIMIT,
+                   progress: Callable[[int], None] | None = None) -> TracedSymbolic:
+    """Trace ``module`` (on meta) fed ``inputs`` with symbolic sizes (module docstring).
+
+    ``time_limit`` (seconds, None for none) stops the work at the first layer call after
+    it, with a :class:`SymbolicError`; ``progress`` is called with the number of layer
+    calls traced so far.
+
+    Torch fixes a size it computes to be 1 (its meta kernels branch on it), so where the
+    input's sizes make a layer output 1 along a size axis (Inception's auxiliary head at
+    299), the size axes are traced at twice, then four times, the input's sizes: formulas
+    that hold for sizes in general, not only at that one. The first pass that pins nothing
+    to 1 is taken, else the first."""
+    first: TracedSymbolic | None = None
+    deadline = time.monotonic() + time_limit if time_limit is not None else math.inf
+    for scale in SCALES:
+        try:
+            result = _symbolic_pass(module, inputs, batch, name, train, dtype, convention, scale, deadline,
+                                    progress)
+        except SymbolicError:
+            if first is None:
+                raise
+            break
+        first = first or result
+        if not any(f.requires.endswith(" = 1") for f in result.fixed):
+            return result
+    assert first is not None
+    return first
+
+
+def _symbolic_pass(module: nn.Module, inputs: Inputs, batch: int, name: str, train: bool, dtype: str,
+                   convention: str, scale: int, deadline: float,
+                   progress: Callable[[int], None] | None) -> TracedSymbolic:
+    import torch
+
+    from archscope.tracer.hooks import trace_module
+
+    try:
+        from torch._dispatch.python import enable_python_dispatcher
+        from torch._subclasses.fake_tensor import FakeTensorMode
+        from torch.fx.experimental.symbolic_shapes import ShapeEnv
+    except ImportError as exc:  # pragma: no cover (torch older than archscope supports)
+        raise SymbolicError(f"symbolic shapes need torch's FakeTensorMode and ShapeEnv ({exc})") from exc
+    env = ShapeEnv(duck_shape=False)  # equal sizes are not assumed the same symbol
+    mode = FakeTensorMode(shape_env=env, allow_non_fake_inputs=True)
+    hint = max(batch, 2)
+    fed, symbols = _fed(inputs, hint, mode, module, scale)
+    with _watching(module, env, set(symbols), deadline, progress) as fixed, mode, enable_python_dispatcher():
+        try:
+            traced = trace_module(module, inputs, batch=hint, name=name, train=train,
+                                  dtype=getattr(torch, dtype), convention=convention, feed=fed)
+        except ShapeError as exc:
+            if isinstance(exc.__cause__, _OutOfTimeError):
+                raise SymbolicError(f"the pass with symbolic sizes was stopped after {exc.__cause__} s, at "
+                                    f"{_place(exc.layer)}: torch's simplification of its formulas takes too "
+                                    "long on this model") from exc
+            raise SymbolicError(_named(_refusal(exc), symbols)) from exc
+        except USER_CODE_ERRORS as exc:  # noqa: BLE001 (torch's own refusal, e.g. a symbolic size it cannot handle)
+            raise SymbolicError(_named(f"{name} cannot be traced with symbolic sizes: {type(exc).__name__}: "
+                                       f"{' '.join(str(exc).split())[:300]}", symbols)) from exc
+    data = _data_dependent(traced.layers, symbols)
+    conv = _Converter(env, symbols)
+    axes = tuple(sorted(symbols.values(), key=lambda n: Floor(n).key))
+    at = {n: _hint(env, s) for s, n in symbols.items()}
+    result = TracedSymbolic(
+        name, axes, {n: at[n] for n in axes},
+        [(leaf.name, conv.shape(t.shape), leaf.dtype or "float32") for leaf, t in _leaf_tensors(inputs, fed)],
+        [conv.shape(s) for s in traced.output_shapes],
+        fixed=[f for f in dict.fromkeys(f.named(symbols, conv) for f in fixed) if f.axes], data=data)
+    for rec in traced.layers:
+        if rec.output_shapes:
+            result.layers[(rec.name, rec.call)] = conv.shape(rec.output_shapes[0])
+        result.macs_of[(rec.name, rec.call)] = conv.dim(rec.macs_total)
+    result.macs = conv.dim(traced.totals.macs)
+    nbytes = torch.empty((), dtype=getattr(torch, dtype)).element_size()
+    result.activations = conv.dim(traced.totals.activation_bytes // nbytes)
+    return result
+
+
+# ---------------------------------------------------------------- the symbolic inputs
+
+
+Fed = tuple[tuple[Any, ...], dict[str, Any]]  # the args and kwargs of one forward call
+
+
+def _fed(inputs: Inputs, batch: int, mode: Any, module: nn.Module, scale: int = 1) -> tuple[Fed, dict[Any, str]]:
+    """The args and kwargs to feed, every input a fake tensor with symbolic size axes, and
+    the name of each symbol (N for the batch; H, W or L:
+    :func:`archscope.analysis.probe.size_axes`). An input of the first one's shape shares
+    its symbols. The size axes are made ``scale`` times the input's."""
+    import torch
+    from torch.fx.experimental.symbolic_shapes import DimDynamic, StatelessSymbolicContext
+
+    from archscope.analysis.probe import size_axes
+    from archscope.builder.inputs import materialise
+
+    args, kwargs = materialise(inputs, batch, torch.device("meta"))
+    first = next((leaf for leaf in inputs.leaves() if size_axes(leaf, module)), None)
+    symbols: dict[Any, str] = {}
+    made: dict[int, Any] = {}
+    lead: dict[str, Any] = {}  # name -> the first symbol of that name
+
+    def fake(leaf: Input, t: Any) -> Any:
+        named = size_axes(leaf, module) if first is not None and _alike(leaf, first) else {}
+        if leaf.batch_dim is not None:
+            named = {p + (p >= leaf.batch_dim): n for p, n in named.items()} | {leaf.batch_dim: "N"}
+        if scale != 1 and named:
+            t = t.new_empty([n * (scale if d in named and named[d] != "N" else 1) for d, n in enumerate(t.shape)])
+        dynamic = [DimDynamic.DYNAMIC if d in named and t.shape[d] > 1 else DimDynamic.STATIC
+                   for d in range(t.dim())]
+        out = mode.from_tensor(t, symbolic_context=StatelessSymbolicContext(dynamic_sizes=dynamic))
+        for d, n in named.items():
+            size = out.shape[d]
+            if not isinstance(size, torch.SymInt):
+                continue
+            if n in lead:  # the same axis as an earlier input's: made one symbol
+                torch._check(size == lead[n])
+            else:
+                lead[n] = size
+                symbols[size.node.expr] = n
+        return out
+
+    pairs = _leaf_tensors(inputs, (args, kwargs))
+    for leaf, t in pairs:
+        made[id(t)] = fake(leaf, t)
+    return _swapped((args, kwargs), made), symbols
+
+
+def _alike(leaf: Input, first: Input) -> bool:
+    return leaf is first or (leaf.shape == first.shape and leaf.batch_dim == first.batch_dim)
+
+
+def _leaf_tensors(inputs: Inputs, fed: Fed) -> list[tuple[Input, Any]]:
+    from archscope.builder.inputs import tensors_in
+
+    tensors = [t for _, t in tensors_in((fed[0], list(fed[1].values())))]
+    return list(zip(inputs.leaves(), tensors, strict=False))
+
+
+def _swapped(value: Any, made: dict[int, Any]) -> Any:
+    """``value`` (args and kwargs, nested) with each tensor replaced by its fake."""
+    if id(value) in made:
+        return made[id(value)]
+    if isinstance(value, dict):
+        return {k: _swapped(v, made) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return type(value)(_swapped(v, made) for v in value)
+    return value
+
+
+def _hint(env: Any, symbol: Any) -> int:
+    values = getattr(env, "backed_var_to_val", None) or env.var_to_val  # renamed in torch 2.14
+    return int(values.get(symbol, 0))
+
+
+def _data_dependent(layers: list[LayerRecord], symbols: dict[Any, str]) -> list[tuple[str, tuple[str, str]]]:
+    """Sizes that depend on the data (``x[x > 0]``, ``nonzero``: torch's unbacked symbols),
+    named ``?1``, ``?2`` in ``symbols``, each with the first layer call to output it (in
+    the order calls end: a layer before the containers around it)."""
+    ends = list(range(len(layers)))
+    for i in reversed(range(len(layers))):
+        parent = layers[i].parent
+        if parent is not None:
+            ends[parent] = max(ends[parent], ends[i])
+    found: list[tuple[str, tuple[str, str]]] = []
+    for i in sorted(range(len(layers)), key=lambda i: (ends[i], -layers[i].depth)):
+        for shape in layers[i].output_shapes:
+            for size in shape:
+                expr = getattr(getattr(size, "node", None), "expr", None)
+                for s in expr.free_symbols if expr is not None else ():
+                    if s not in symbols and str(s).startswith("u"):
+                        symbols[s] = f"?{len(found) + 1}"
+                        found.append((symbols[s], (layers[i].name, layers[i].type)))
+    return found
+
+
+# ---------------------------------------------------------------- who fixes a symbol
+
+
+@dataclass
+class _Fixing:
+    lhs: Any  # a symbol replaced, or an equality's side
+    rhs: Any
+    layer: tuple[str, str] | None
+    where: str
+
+    def named(self, names: dict[Any, str], conv: _Converter) -> Requirement:
+        lhs = names.get(self.lhs) or conv.dim(self.lhs)
+        free = {*getattr(self.lhs, "free_symbols", ()), *getattr(self.rhs, "free_symbols", ())}
+        axes = tuple(sorted({names[s] for s in free if s in names}, key=lambda n: Floor(n).key))
+        return Requirement(f"{_text(lhs)} = {_text(conv.dim(self.rhs))}", self.layer, axes, self.where)
+
+
+@contextmanager
+def _watching(module: nn.Module, env: Any, symbols: set[Any], deadline: float = math.inf,
+              progress: Callable[[int], None] | None = None) -> Iterator[list[_Fixing]]:
+    """What the model's forward requires of the symbols, each with the module running when
+    torch recorded it: a symbol it replaced (fixed to a size or made another), an equality
+    it guards on (a module hook on every call checks what is new since the last one; the
+    inequalities torch guards on are the valid sizes, :mod:`archscope.analysis.probe`'s).
+    The same hook stops the pass after ``deadline`` (``time.monotonic()``) and counts calls
+    for ``progress``."""
+    import sympy
+    from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
+
+    names = {id(m): (n, m._get_name()) for n, m in module.named_modules()}
+    stack: list[tuple[str, str] | None] = [None]
+    found: list[_Fixing] = []
+    seen = set(env.replacements)
+    guards = [len(env.guards)]
+    slocs = getattr(env, "replacements_slocs", {})
+
+    def check() -> None:
+        for s, value in list(env.replacements.items()):
+            if s not in seen and s in symbols:
+                found.append(_Fixing(s, value, stack[-1], _user_line(slocs.get(s))))
+            seen.add(s)
+        for guard in env.guards[guards[0]:]:
+            expr = guard.expr
+            if isinstance(expr, sympy.Eq) and expr.free_symbols & symbols:
+                found.append(_Fixing(expr.lhs, expr.rhs, stack[-1], _user_line(getattr(guard, "sloc", None))))
+        guards[0] = len(env.guards)
+
+    start = time.monotonic()
+    calls = [0]
+
+    def pre(m: Any, args: Any) -> None:
+        if id(m) in names:
+            check()
+            stack.append(names[id(m)])
+            calls[0] += 1
+            if progress is not None:
+                progress(calls[0])
+            if time.monotonic() > deadline:
+                raise _OutOfTimeError(f"{time.monotonic() - start:.0f}")
+
+    def post(m: Any, args: Any, out: Any) -> None:
+        if id(m) in names and len(stack) > 1:
+            check()
+            stack.pop()
+
+    handles = [register_module_forward_pre_hook(pre), register_module_forward_hook(post)]
+    try:
+        yield found
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _text(d: Any) -> str:
+    return shape_text((d,)) if not isinstance(d, str) else d
+
+
+def _user_line(sloc: Any) -> str:
+    """The model's line in torch's record of where a replacement was made (``file.py:12 in
+    forward``), when it has one outside torch."""
+    text = str(getattr(sloc, "user_loc", "") or "") if sloc is not None else ""
+    return "" if not text or "/torch/" in text else text.strip()
+
+
+def _named(text: str, symbols: dict[Any, str]) -> str:
+    """Torch's words with its symbols (``s26``) by their axis names (``N``)."""
+    import re
+
+    names = {str(s): n for s, n in symbols.items()}
+    return re.sub(r"\bs\d+\b", lambda m: names.get(m.group(0), m.group(0)), text)
+
+
+def _refusal(exc: ShapeError) -> str:
+    from archscope.api import meta_unsupported
+
+    reason = meta_unsupported(exc)
+    if reason is None:
+        return f"the pass with symbolic sizes fails: {exc}"
+    return f"it cannot run with symbolic sizes in {_place(exc.layer)} ({reason})"
+
+
+def _place(layer: tuple[str, str] | None) -> str:
+    return f"{layer[0] or 'the root module'} ({layer[1]})" if layer else "the model's own forward code"
+
+
+# ---------------------------------------------------------------- torch's formulas, converted
+
+
+class _Converter:
+    """Torch's sympy expressions as the spec path's algebra, each symbol by its axis name."""
+
+    def __init__(self, env: Any, names: dict[Any, str]) -> None:
+        self.env, self.names = env, names
+
+    def shape(self, shape: Any) -> tuple[Dim, ...]:
+        return tuple(self.dim(d) for d in shape)
+
+    def dim(self, value: Any) -> Dim:
+        """A size, MAC count or element count: a :class:`Term` when it is one, else a
+        :class:`Poly`, else torch's expression in the axis names."""
+        import sympy
+
+        expr = value.node.expr if hasattr(value, "node") else sympy.sympify(value)
+        expr = self.env.replace(expr)
+        poly = self.poly(expr)
+        if poly is None:
+            return self.text(expr)
+        terms = [(f, c) for f, c in poly.terms.items() if c]
+        if not terms:
+            return Term(0)
+        if len(terms) == 1:
+            return Term(terms[0][1], terms[0][0])
+        return poly
+
+    def poly(self, expr: Any) -> Poly | None:
+        import sympy
+        from torch.utils._sympy import functions as tf
+
+        if expr.is_Integer:
+            return _const(int(expr))
+        if expr.is_Symbol:
+            axis = self.names.get(expr)
+            return _floor(Floor(axis)) if axis is not None else None
+        if expr.is_Add or expr.is_Mul:
+            parts = [self.poly(a) for a in expr.args]
+            out = parts[0]
+            for p in parts[1:]:
+                if out is None or p is None:
+                    return None
+                out = _sum(out, p) if expr.is_Add else _product(out, p)
+            return _folded(out) if out is not None else None
+        if expr.is_Pow and expr.exp.is_Integer and expr.exp > 0 or isinstance(expr, tf.PowByNatural):
+            base, exp = expr.args
+            inner = self.poly(base)
+            if inner is None or not exp.is_Integer:
+                return None
+            out = _const(1)
+            for _ in range(int(exp)):
+                out = _product(out, inner)
+            return out
+        if isinstance(expr, (tf.FloorDiv, tf.CleanDiv)) or (isinstance(expr, tf.CeilToInt)
+                                                             and isinstance(expr.args[0], tf.IntTrueDiv)):
+            ceil = isinstance(expr, tf.CeilToInt)
+            num, den = expr.args[0].args if ceil else expr.args
+            if not den.is_Integer or int(den) < 1:
+                return None
+            inner = self.poly(num + (den - 1) if ceil else num)
+            return _divided(inner, int(den)) if inner is not None else None
+        if isinstance(expr, sympy.Integer):
+            return _const(int(expr))
+        return None
+
+    def text(self, expr: Any) -> str:
+        """Torch's expression with its symbols named (``Max(1, H)``, ``Mod(L, 2)``)."""
+        import sympy
+
+        named = expr.xreplace({s: sympy.Symbol(n) for s, n in self.names.items()})
+        return str(named).replace("**", "^").replace("*", "·")
+
+
+def _const(value: int) -> Poly:
+    return Poly({(): value}) if value else Poly()
+
+
+def _floor(f: Floor) -> Poly:
+    return Poly({(f,): 1})
+
+
+def _sum(a: Poly, b: Poly) -> Poly:
+    out = Poly(dict(a.terms))
+    out.extend(b)
+    return out
+
+
+def _folded(p: Poly) -> Poly:
+    """``F + k`` of one floor ``F = ⌊(X + c)/m⌋`` is the floor ``⌊(X + c + k·m)/m⌋``: written
+    so, as the spec path writes every size (``⌊(H−1)/2⌋ + 1`` is ``⌈H/2⌉``)."""
+    terms = {f: c for f, c in p.terms.items() if c}
+    k = terms.pop((), 0)
+    if k and len(terms) == 1:
+        (factors, coef), = terms.items()
+        if coef == 1 and len(factors) == 1:
+            return _floor(factors[0].then(k, 1))
+    return p
+
+
+def _product(a: Poly, b: Poly) -> Poly:
+    out = Poly()
+    for fa, ca in a.terms.items():
+        for fb, cb in b.terms.items():
+            out.add(Term(ca, fa) * Term(cb, fb))
+    return out
+
+
+def _divided(num: Poly, s: int) -> Poly | None:
+    """``⌊num/s⌋`` in the algebra: ``⌊(F + k)/s⌋`` of one floor F is a floor (composed);
+    terms whose coefficients ``s`` divides come out of the floor; anything else is None."""
+    rest = Poly()
+    out = Poly()
+    for f, c in num.terms.items():
+        if f and c % s == 0:
+            out.add(Term(c // s, f))
+        else:
+            rest.add(Term(c, f))
+    floors = [(f, c) for f, c in rest.terms.items() if f]
+    k = rest.terms.get((), 0)
+    if not floors:
+        out.add(Term(k // s))
+        return out
+    if len(floors) == 1 and floors[0][1] == 1 and len(floors[0][0]) == 1:
+        out.add(Term.of(floors[0][0][0].then(k, s)))
+        return out
+    return None
+
+
+def per_sample(dim: Dim) -> Dim | None:
+    """``dim`` divided by N, when every term of it has N as a factor (a count per sample)."""
+    terms = dim.terms if isinstance(dim, Poly) else {dim.factors: dim.coef} if isinstance(dim, Term) else None
+    if terms is None:
+        return None
+    n = Floor("N")
+    out = Poly()
+    for factors, coef in terms.items():
+        if not coef:
+            continue
+        if n not in factors:
+            return None
+        rest = list(factors)
+        rest.remove(n)
+        out.add(Term(coef, tuple(rest)))
+    return out
+
+
+def shape_text(shape: tuple[Dim, ...]) -> str:
+    """``N×2048×⌈H/32⌉×⌈W/32⌉``: a sum is bracketed, ``(⌊H/2⌋ + L)``."""
+    return fmt_shape([f"({d.text('', commas=False)})" if isinstance(d, Poly) else d for d in shape], None)
