@@ -76,3 +76,36 @@ def _terms(dim: object) -> dict[object, int]:
         return {dim.factors: dim.coef} if dim.coef else {}
     assert isinstance(dim, Poly), dim
     return {f: c for f, c in dim.terms.items() if c}
+
+
+def _acceptance_cases() -> list[object]:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    import acceptance_models
+
+    return acceptance_models.all_cases(["timm", "transformers"])
+
+
+@pytest.mark.parametrize("case", _acceptance_cases(), ids=lambda c: c.name)  # type: ignore[attr-defined]
+def test_a_timm_or_transformers_model_s_formulas_give_its_traced_numbers(case: object) -> None:
+    """The acceptance run's timm and transformers models (scripts/acceptance_models.py),
+    traced with symbolic sizes: every layer call's output shape and the total MACs,
+    evaluated at the sizes the plain trace was fed, are the plain trace's numbers (a
+    dimension torch writes in a form archscope has none for is skipped and counted)."""
+    target, fed = f"acceptance_models:{case.key}", case.trace_kwargs()  # type: ignore[attr-defined]
+    traced = archscope.symbolic_shapes(target, time_limit=None, **fed)
+    assert isinstance(traced, TracedSymbolic)
+    plain = archscope.trace(target, batch=traced.traced_at.get("N", 1), **fed)  # N as traced (2): fixed or not
+    sizes = traced.traced_at | traced.sizes_of([leaf.full_shape(plain.batch) for leaf in plain.inputs.leaves()])
+    compared = 0
+    for rec in plain.layers:
+        shape = traced.shape(rec)
+        if shape is None or not rec.output_shapes or not all(isinstance(d, (Term, Poly)) for d in shape):
+            continue
+        assert tuple(d.value(sizes) for d in shape) == rec.output_shapes[0], rec.name  # type: ignore[union-attr]
+        compared += 1
+    assert compared >= len(plain.layers) // 2
+    if isinstance(traced.macs, (Term, Poly)):
+        assert traced.macs.value(sizes) == plain.totals.macs

@@ -255,3 +255,37 @@ def test_a_spec_gets_its_spec_formulas_without_tracing() -> None:
 def test_a_pass_past_its_time_limit_is_stopped_with_a_reason() -> None:
     with pytest.raises(SymbolicError, match=r"stopped after \d+ s, at "):
         archscope.symbolic_shapes(MYNET, input_size="3x32x32", time_limit=0)
+
+
+def test_torch_s_size_expressions_convert_to_formulas_with_the_same_values() -> None:
+    """Torch's forms (floor and ceil divisions, remainders, a padding to a multiple, powers)
+    in the spec path's algebra: equal at every size from 1 to 300, and written as it is."""
+    import sympy
+    from torch.utils._sympy.functions import CeilToInt, FloorDiv, IntTrueDiv, Mod
+
+    from archscope.analysis.symbolic_trace import _Converter
+
+    h = sympy.Symbol("s0", integer=True, positive=True)
+
+    class Unchanged:
+        def replace(self, expr: object) -> object:
+            return expr
+
+    convert = _Converter(Unchanged(), {h: "H"})
+    quarter = FloorDiv(h, 4)
+    cases = {
+        FloorDiv(h - 1, 2) + 1: "⌈H/2⌉",
+        CeilToInt(IntTrueDiv(h, 3)): "⌈H/3⌉",
+        Mod(h, 4): "H − 4·⌊H/4⌋",
+        quarter + Mod(7 - Mod(quarter, 7), 7): "7·⌊(H+24)/28⌋",  # Swin's padding to whole windows
+        FloorDiv(quarter + Mod(7 - Mod(quarter, 7), 7), 7): "⌊(H+24)/28⌋",
+        512 * h + 512: "512·(H+1)",
+        FloorDiv(5 - h, 3): "-1·⌊(H-3)/3⌋",
+        (h + 1) ** 2: "(H+1)²",
+    }
+    for expr, text in cases.items():
+        dim = convert.dim(expr)
+        assert isinstance(dim, (Term, Poly)), expr
+        assert (str(dim) if isinstance(dim, Term) else dim.text("", commas=False)) == text
+        assert all(dim.value({"H": x}) == int(expr.subs(h, x)) for x in range(1, 301)), expr
+    assert convert.dim(sympy.Max(1, h - 3)) == "Max(1, H - 3)"  # no form for it: torch's, named

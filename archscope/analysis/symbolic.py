@@ -155,15 +155,17 @@ class Poly:
         return sum(Term(c, f).value(sizes) for f, c in self.terms.items())
 
     def text(self, times: str = "N", commas: bool = True) -> str:
-        """``N·(9,408·⌈H/2⌉·⌈W/2⌉ + 2,048,000)``; ``0`` when empty."""
+        """``N·(9,408·⌈H/2⌉·⌈W/2⌉ + 2,048,000)``; ``0`` when empty; a negative term (a
+        traced remainder) after a minus, ``H − 4·⌊H/4⌋``."""
         ordered = sorted(self.terms.items(), key=lambda fc: (not fc[0], [f.key for f in fc[0]]))
-        parts = [_term_text(c, f, commas) for f, c in ordered if c]
-        if not parts:
+        signed = [(c < 0, _term_text(abs(c), f, commas)) for f, c in ordered if c]
+        if not signed:
             return "0"
-        body = " + ".join(parts)
+        body = ("-" if signed[0][0] else "") + signed[0][1] + \
+            "".join(f" {'−' if minus else '+'} {part}" for minus, part in signed[1:])
         if not times:
             return body
-        return f"{times}·{body}" if len(parts) == 1 else f"{times}·({body})"
+        return f"{times}·{body}" if len(signed) == 1 else f"{times}·({body})"
 
     def as_data(self) -> list[dict[str, object]]:
         """``[{"coef": 9408, "factors": [{"axis": "H", "c": 1, "m": 2}, ...]}, ...]``."""

@@ -17,11 +17,13 @@ The formulas are torch's own, converted to the spec path's algebra (:class:`Floo
 written as torch gives them where they are none of these (a maximum, a remainder). Inputs
 that share a shape share their symbols (``input_ids`` and ``attention_mask``: N×L).
 
-Where the model fixes a symbol (``assert H == 224``, a reshape to a stored size, an
-``int()`` of a size), torch replaces it by the traced value: the layer running then is
-recorded (:class:`Requirement`) and the formulas after it hold only at that value. A forward
-that reads the data (``.item()``, ``nonzero``) cannot run with symbolic sizes: the
-:class:`SymbolicError` names the layer.
+What the model requires of its sizes is recorded with the layer running then
+(:class:`Requirement`): a symbol it fixes (``assert H == 224``, an ``int()`` of a size;
+torch replaces the symbol by the traced value) and every equality torch guards on (a
+concatenation's branches agree, a linear layer gets the features it is built for). The
+formulas hold where all of them do. A size that depends on the data (``x[x > 0]``) is
+``?1``, ``?2``, with the layer that first outputs it; a forward that reads a value
+(``.item()``) cannot run with symbolic sizes: a :class:`SymbolicError` names the layer.
 """
 
 from __future__ import annotations
@@ -59,11 +61,19 @@ class Requirement:
     requires: str
     layer: tuple[str, str] | None  # (name, type); None: the model's own forward code
     axes: tuple[str, ...] = field(default=(), compare=False)  # the symbols it is about
+    plain: bool = field(default=True, compare=False)  # both sides are written in archscope's forms
     where: str = field(default="", compare=False)  # the model's source line that did it, when torch records one
 
     @property
+    def trivial(self) -> bool:
+        """``2 = 2``: a condition that holds whatever the sizes, once the others are applied."""
+        lhs, _, rhs = self.requires.partition(" = ")
+        return lhs == rhs
+
+    @property
     def text(self) -> str:
-        return f"{self.requires} (required by {_place(self.layer)}" + (f" at {self.where}" if self.where else "") + ")"
+        at = f" at {self.where}" if self.where else ""
+        return f"{self.requires} (required by {_place(self.layer)}{at})"
 
 
 @dataclass
@@ -166,15 +176,17 @@ def _symbolic_pass(module: nn.Module, inputs: Inputs, batch: int, name: str, tra
         except USER_CODE_ERRORS as exc:  # noqa: BLE001 (torch's own refusal, e.g. a symbolic size it cannot handle)
             raise SymbolicError(_named(f"{name} cannot be traced with symbolic sizes: {type(exc).__name__}: "
                                        f"{' '.join(str(exc).split())[:300]}", symbols)) from exc
-    data = _data_dependent(traced.layers, symbols)
-    conv = _Converter(env, symbols)
-    axes = tuple(sorted(symbols.values(), key=lambda n: Floor(n).key))
-    at = {n: _hint(env, s) for s, n in symbols.items()}
+    at = {n: _hint(env, s) for s, n in sorted(symbols.items(), key=lambda sn: Floor(sn[1]).key)}
+    data = _data_dependent(traced.layers, symbols)  # named in symbols too, after the axes
+    # a formula is written with what the model requires put in (⌊H/⌈H/2⌉⌋ = 2: 2); a requirement as it is
+    conv = _Converter(env, symbols, {f.lhs: f.rhs for f in fixed if f.rhs.is_Integer and not f.lhs.is_Symbol})
+    as_is = _Converter(env, symbols)
     result = TracedSymbolic(
-        name, axes, {n: at[n] for n in axes},
+        name, tuple(at), at,
         [(leaf.name, conv.shape(t.shape), leaf.dtype or "float32") for leaf, t in _leaf_tensors(inputs, fed)],
         [conv.shape(s) for s in traced.output_shapes],
-        fixed=[f for f in dict.fromkeys(f.named(symbols, conv) for f in fixed) if f.axes], data=data)
+        fixed=[f for f in dict.fromkeys(f.named(symbols, as_is) for f in fixed) if f.axes and not f.trivial],
+        data=data)
     for rec in traced.layers:
         if rec.output_shapes:
             result.layers[(rec.name, rec.call)] = conv.shape(rec.output_shapes[0])
@@ -296,7 +308,9 @@ class _Fixing:
         lhs = names.get(self.lhs) or conv.dim(self.lhs)
         free = {*getattr(self.lhs, "free_symbols", ()), *getattr(self.rhs, "free_symbols", ())}
         axes = tuple(sorted({names[s] for s in free if s in names}, key=lambda n: Floor(n).key))
-        return Requirement(f"{_text(lhs)} = {_text(conv.dim(self.rhs))}", self.layer, axes, self.where)
+        rhs = conv.dim(self.rhs)
+        return Requirement(f"{_text(lhs)} = {_text(rhs)}", self.layer, axes,
+                           _plain(lhs, names) and _plain(rhs, names), self.where)
 
 
 @contextmanager
@@ -355,6 +369,11 @@ def _watching(module: nn.Module, env: Any, symbols: set[Any], deadline: float = 
             h.remove()
 
 
+def _plain(d: Any, names: dict[Any, str]) -> bool:
+    """Whether ``d`` is written in archscope's forms (a term, a sum, a symbol's name)."""
+    return not isinstance(d, str) or d in names.values()
+
+
 def _text(d: Any) -> str:
     return shape_text((d,)) if not isinstance(d, str) else d
 
@@ -393,8 +412,9 @@ def _place(layer: tuple[str, str] | None) -> str:
 class _Converter:
     """Torch's sympy expressions as the spec path's algebra, each symbol by its axis name."""
 
-    def __init__(self, env: Any, names: dict[Any, str]) -> None:
+    def __init__(self, env: Any, names: dict[Any, str], known: dict[Any, Any] | None = None) -> None:
         self.env, self.names = env, names
+        self.known = known or {}  # subexpressions the model requires to be a number, replaced by it
 
     def shape(self, shape: Any) -> tuple[Dim, ...]:
         return tuple(self.dim(d) for d in shape)
@@ -405,7 +425,7 @@ class _Converter:
         import sympy
 
         expr = value.node.expr if hasattr(value, "node") else sympy.sympify(value)
-        expr = self.env.replace(expr)
+        expr = self.env.replace(expr).xreplace(self.known)
         poly = self.poly(expr)
         if poly is None:
             return self.text(expr)
@@ -450,6 +470,11 @@ class _Converter:
                 return None
             inner = self.poly(num + (den - 1) if ceil else num)
             return _divided(inner, int(den)) if inner is not None else None
+        if isinstance(expr, (tf.Mod, tf.PythonMod, sympy.Mod)) and expr.args[1].is_Integer and expr.args[1] > 0:
+            inner, m = self.poly(expr.args[0]), int(expr.args[1])  # a mod m = a − m·⌊a/m⌋ (a remainder ≥ 0)
+            whole = _divided(inner, m) if inner is not None else None
+            return _folded(_sum(inner, _product(_const(-m), whole))) if inner is not None and whole is not None \
+                else None
         if isinstance(expr, sympy.Integer):
             return _const(int(expr))
         return None
@@ -477,15 +502,16 @@ def _sum(a: Poly, b: Poly) -> Poly:
 
 
 def _folded(p: Poly) -> Poly:
-    """``F + k`` of one floor ``F = ⌊(X + c)/m⌋`` is the floor ``⌊(X + c + k·m)/m⌋``: written
-    so, as the spec path writes every size (``⌊(H−1)/2⌋ + 1`` is ``⌈H/2⌉``)."""
+    """``p`` without zero terms, and ``c·F + c·k`` of one floor ``F = ⌊(X + a)/m⌋`` as the
+    one term ``c·⌊(X + a + k·m)/m⌋``, as the spec path writes every size (``⌊(H−1)/2⌋ + 1``
+    is ``⌈H/2⌉``; a padded ``7 + 7·⌊(H−4)/28⌋`` is ``7·⌊(H+24)/28⌋``)."""
     terms = {f: c for f, c in p.terms.items() if c}
     k = terms.pop((), 0)
     if k and len(terms) == 1:
         (factors, coef), = terms.items()
-        if coef == 1 and len(factors) == 1:
-            return _floor(factors[0].then(k, 1))
-    return p
+        if len(factors) == 1 and k % coef == 0:
+            return Poly({(factors[0].then(k // coef, 1),): coef})
+    return Poly({**terms, (): k}) if k else Poly(terms)
 
 
 def _product(a: Poly, b: Poly) -> Poly:
@@ -497,8 +523,9 @@ def _product(a: Poly, b: Poly) -> Poly:
 
 
 def _divided(num: Poly, s: int) -> Poly | None:
-    """``⌊num/s⌋`` in the algebra: ``⌊(F + k)/s⌋`` of one floor F is a floor (composed);
-    terms whose coefficients ``s`` divides come out of the floor; anything else is None."""
+    """``⌊num/s⌋`` in the algebra: ``⌊(F + k)/s⌋`` of one floor F is a floor (composed), and
+    ``⌊(k − F)/s⌋ = −⌊(F − k + s − 1)/s⌋``; terms whose coefficients ``s`` divides come out
+    of the floor; anything else is None."""
     rest = Poly()
     out = Poly()
     for f, c in num.terms.items():
@@ -506,14 +533,16 @@ def _divided(num: Poly, s: int) -> Poly | None:
             out.add(Term(c // s, f))
         else:
             rest.add(Term(c, f))
-    floors = [(f, c) for f, c in rest.terms.items() if f]
+    floors = [(factors, c) for factors, c in rest.terms.items() if factors]
     k = rest.terms.get((), 0)
     if not floors:
         out.add(Term(k // s))
-        return out
-    if len(floors) == 1 and floors[0][1] == 1 and len(floors[0][0]) == 1:
-        out.add(Term.of(floors[0][0][0].then(k, s)))
-        return out
+        return _folded(out)
+    (factors, coef), = floors if len(floors) == 1 else [((), 0)]
+    if coef in (1, -1) and len(factors) == 1:
+        one = factors[0]
+        out.add(Term.of(one.then(k, s)) if coef == 1 else Term(-1, (one.then(s - 1 - k, s),)))
+        return _folded(out)
     return None
 
 

@@ -143,14 +143,17 @@ class _Formulas:
         return {"input": given.split(" (numbers above")[0], "output": output,
                 "macs": _formula(macs), "macs_terms": _terms(macs),
                 "activation_bytes": _formula(act, f"{nbytes}·N"), "activation_terms": _terms(act),
-                "bytes_per_element": nbytes, "notes": notes}
+                "bytes_per_element": nbytes, "notes": notes, **self.more()}
+
+    def more(self) -> dict[str, Any]:
+        return {}
 
 
 class _TracedFormulas(_Formulas):
     """The same, from a module's pass with symbolic sizes
     (:class:`~archscope.analysis.symbolic_trace.TracedSymbolic`): per layer call."""
 
-    def __init__(self, traced: TracedSymbolic) -> None:  # noqa: super().__init__ is the spec's
+    def __init__(self, traced: TracedSymbolic) -> None:  # not the spec's __init__: nothing of it applies
         self.traced = traced
 
     def shape(self, rec: LayerRecord) -> str:
@@ -161,6 +164,14 @@ class _TracedFormulas(_Formulas):
         dim = self.traced.macs_of.get((rec.name, rec.call))
         return _formula(per_sample(dim) or dim) if dim is not None else None
 
+    def more(self) -> dict[str, Any]:
+        """Every condition, in JSON: ``{"requires": "H = 224", "layer": "patch_embed", "type": ...}``."""
+        return {"requires": [{"requires": f.requires, "layer": f.layer[0] if f.layer else None,
+                              "type": f.layer[1] if f.layer else None, "where": f.where or None}
+                             for f in self.traced.fixed],
+                "data_dependent": [{"size": size, "layer": layer[0], "type": layer[1]}
+                                   for size, layer in self.traced.data]}
+
     def model(self, trace: Trace) -> tuple[str, str, Dim, Dim, list[str]]:
         t = self.traced
         given = ", ".join(f"{name} {shape_text(shape)} {dtype}" if len(t.inputs) > 1 else shape_text(shape)
@@ -168,8 +179,15 @@ class _TracedFormulas(_Formulas):
         shown = t.sizes_of([leaf.full_shape(trace.batch) for leaf in trace.inputs.leaves()])
         at = ", ".join(f"{n}={v}" for n, v in shown.items())
         ran = f" (the pass with symbolic sizes ran at {', '.join(f'{n}={v}' for n, v in t.traced_at.items())})"
+        plain = [f for f in t.fixed if f.plain]
         notes = [f"Symbolic formulas hold where {f.text}"
-                 + (ran if any(shown.get(a) != t.traced_at.get(a) for a in f.axes) else "") for f in t.fixed]
+                 + (ran if any(f.requires.startswith(f"{a} = ") and shown.get(a, t.traced_at[a]) != t.traced_at[a]
+                               for a in f.axes) else "") for f in plain]
+        if len(plain) < len(t.fixed):
+            layers = ", ".join(dict.fromkeys(f"{f.layer[0] or 'the root module'} ({f.layer[1]})" if f.layer
+                                             else "the model's own forward code" for f in t.fixed if not f.plain))
+            notes.append(f"Symbolic formulas also hold only where {len(t.fixed) - len(plain)} more conditions "
+                         f"torch records in its own terms do, in {layers} (JSON: symbolic.requires)")
         notes += [f"Symbolic sizes: {size} depends on the data, from {layer[0] or 'the root module'} ({layer[1]})"
                   for size, layer in t.data]
         return (f"{given} (numbers above: {at})" if at else given, ", ".join(shape_text(s) for s in t.output),
