@@ -3,9 +3,11 @@
 :mod:`archscope.analysis.sizes` reasons over a spec. A module without one is *probed*:
 its forward pass runs on the meta device (no memory, a few milliseconds to a tenth of a
 second a size) at the sizes the search picks, and a size is valid when the pass runs.
-What varies is the size axes of the model's one input (:func:`_axes`): H and W of an
-image (C×H×W, or the last two of C×T×H×W), the length L of token ids, of a waveform or of
-a sequence of features (L×F, or C×L before a 1-D convolution).
+What varies is the size axes (:func:`size_axes`) of the model's first input that has
+them: H and W of an image (C×H×W, or the last two of C×T×H×W), the length L of token
+ids, of a waveform or of a sequence of features (L×F, or C×L before a 1-D convolution);
+inputs of the same shape vary with it (``input_ids`` and ``attention_mask``), any other
+stays as given.
 
 1. The reference input (``--input``, what the model declares, or for an image model that
    declares nothing the first of 224, 448 and 896 that runs) must run.
@@ -104,6 +106,7 @@ class ProbedSizes:
     bounds: tuple[AxisBound, ...]  # per axis
     rule: Rule
     window: tuple[int, int]  # the consecutive sides tried: [first, last]
+    varied: tuple[str, ...] = ()  # the inputs whose size axes vary (together); any other stays as given
     examples: list[Probe] = field(default_factory=list)
     probes: int = 0
 
@@ -127,18 +130,19 @@ class _Prober:
     """Traces one module, built once on meta, fed the reference inputs with the one input's
     size axes changed; every size once."""
 
-    def __init__(self, resolved: Target, module: nn.Module, inputs: Inputs, positions: tuple[int, ...],
+    def __init__(self, resolved: Target, module: nn.Module, inputs: Inputs, first: Input, positions: tuple[int, ...],
                  train: bool) -> None:
         from archscope.tracer.hooks import trace_module
 
         self.resolved, self.module, self.inputs, self.positions, self.train = resolved, module, inputs, positions, train
+        self.first = first
         self.trace_module = trace_module
         self.seen: dict[Size, Probe] = {}
         self.last_trace: Any = None
 
     def fits(self, size: Size) -> bool:
         """Whether archscope can make the input at all (:data:`~archscope.spec.inputs.MAX_ELEMENTS`)."""
-        (leaf,) = self.inputs.leaves()
+        leaf = self.first
         return math.prod(leaf.shape) // math.prod(leaf.shape[p] for p in self.positions) * math.prod(size) \
             <= MAX_ELEMENTS
 
@@ -147,7 +151,8 @@ class _Prober:
             return self.seen[size]
 
         try:
-            inputs = self.inputs.map(lambda leaf: replace(leaf, shape=_placed(leaf.shape, self.positions, size)))
+            inputs = self.inputs.map(lambda leaf: replace(leaf, shape=_placed(leaf.shape, self.positions, size))
+                                     if shares_axes(leaf, self.first) else leaf)
             self.last_trace = self.trace_module(self.module, inputs,
                                                 batch=2 if self.train else 1, name=self.resolved.name,
                                                 train=self.train)
@@ -175,10 +180,11 @@ def probe_sizes(resolved: Target, input_size: Any = None, train: bool = False,
             if input_size is not None or c is None:
                 raise
             inputs, chosen = inputs_for(resolved, [f"{c}x224x224"], module=module)[0], CHOSEN
-        (leaf,) = _one(resolved, inputs)
+        leaf = _first(resolved, inputs, module)
         inputs = inputs.with_dtype(leaf.dtype or "float32")
-        positions, axes = _axes(resolved, leaf, module)
-        prober = _Prober(resolved, module, inputs, positions, train)
+        leaf = next(x for x in inputs.leaves() if x.name == leaf.name)  # as retyped
+        positions, axes = tuple(size_axes(leaf, module)), tuple(size_axes(leaf, module).values())
+        prober = _Prober(resolved, module, inputs, leaf, positions, train)
         ref: Size = tuple(leaf.shape[p] for p in positions)
         for side in chosen:
             if prober((side,) * len(axes)).ok:
@@ -228,7 +234,8 @@ def probe_sizes(resolved: Target, input_size: Any = None, train: bool = False,
             good = big
     bounds = tuple(_axis(axes[i], i, ok, ref, rule, prober) for i in range(n))
     report = ProbedSizes(resolved.name, shape, positions, axes, leaf.dtype or "float32", bool(chosen), train,
-                         least, bounds, rule, (least, least + width - 1))
+                         least, bounds, rule, (least, least + width - 1),
+                         tuple(x.name for x in inputs.leaves() if shares_axes(x, leaf)))
     report.examples = [prober(size) for size in _examples(report) if prober.fits(size)]
     report.probes = len(prober.seen)
     return report
@@ -256,23 +263,25 @@ def built_on_meta(resolved: Target) -> nn.Module:
         return resolved.module("cpu").to("meta")
 
 
-def _one(resolved: Target, inputs: Inputs) -> list[Input]:
+def _first(resolved: Target, inputs: Inputs, module: nn.Module) -> Input:
+    """The first input with size axes (:func:`size_axes`): it and every input of its shape
+    (:func:`shares_axes`: ``input_ids`` and ``attention_mask``) are varied together, any
+    other input stays as given."""
     leaves = inputs.leaves()
-    if len(leaves) != 1:
+    found = next((leaf for leaf in leaves if size_axes(leaf, module)), None)
+    if found is None:
         fed = ", ".join(f"{leaf.name} {fmt_shape(leaf.shape, None)} {leaf.dtype or 'float32'}"
                         for leaf in leaves) or "nothing"
-        raise UsageError(f"sizes varies the size of one input (an image's H and W, a sequence's length); "
-                         f"{resolved.name} is fed {fed}. Give the one input with --input (3x224x224, 128:int64)")
-    return leaves
+        raise UsageError(f"sizes varies the size axes of an input (an image's H and W, a sequence's length); "
+                         f"{resolved.name} is fed {fed}, which has no axis it knows to vary. Give an input with "
+                         "--input (3x224x224, 128:int64)")
+    return found
 
 
-def _axes(resolved: Target, leaf: Input, module: nn.Module) -> tuple[tuple[int, ...], tuple[str, ...]]:
-    axes = size_axes(leaf, module)
-    if not axes:
-        raise UsageError(f"sizes varies the size of one input (an image's H and W, a sequence's length); "
-                         f"{resolved.name} is fed {leaf.name} {fmt_shape(leaf.shape, None)} "
-                         f"{leaf.dtype or 'float32'}, which has no axis it knows to vary")
-    return tuple(axes), tuple(axes.values())
+def shares_axes(leaf: Input, first: Input) -> bool:
+    """Whether ``leaf`` varies with ``first``, the input whose size axes are varied: it is
+    that input, or one of the same per-sample shape and batch dimension."""
+    return leaf is first or (leaf.shape == first.shape and leaf.batch_dim == first.batch_dim)
 
 
 def size_axes(leaf: Input, module: nn.Module) -> dict[int, str]:

@@ -206,12 +206,13 @@ Fed = tuple[tuple[Any, ...], dict[str, Any]]  # the args and kwargs of one forwa
 def _fed(inputs: Inputs, batch: int, mode: Any, module: nn.Module, scale: int = 1) -> tuple[Fed, dict[Any, str]]:
     """The args and kwargs to feed, every input a fake tensor with symbolic size axes, and
     the name of each symbol (N for the batch; H, W or L:
-    :func:`archscope.analysis.probe.size_axes`). An input of the first one's shape shares
-    its symbols. The size axes are made ``scale`` times the input's."""
+    :func:`archscope.analysis.probe.size_axes`, of the first input that has them). An input
+    of its shape shares its symbols (:func:`archscope.analysis.probe.shares_axes`). The
+    size axes are made ``scale`` times the input's."""
     import torch
     from torch.fx.experimental.symbolic_shapes import DimDynamic, StatelessSymbolicContext
 
-    from archscope.analysis.probe import size_axes
+    from archscope.analysis.probe import shares_axes, size_axes
     from archscope.builder.inputs import materialise
 
     args, kwargs = materialise(inputs, batch, torch.device("meta"))
@@ -221,7 +222,7 @@ def _fed(inputs: Inputs, batch: int, mode: Any, module: nn.Module, scale: int = 
     lead: dict[str, Any] = {}  # name -> the first symbol of that name
 
     def fake(leaf: Input, t: Any) -> Any:
-        named = size_axes(leaf, module) if first is not None and _alike(leaf, first) else {}
+        named = size_axes(leaf, module) if first is not None and shares_axes(leaf, first) else {}
         if leaf.batch_dim is not None:
             named = {p + (p >= leaf.batch_dim): n for p, n in named.items()} | {leaf.batch_dim: "N"}
         if scale != 1 and named:
@@ -244,10 +245,6 @@ def _fed(inputs: Inputs, batch: int, mode: Any, module: nn.Module, scale: int = 
     for leaf, t in pairs:
         made[id(t)] = fake(leaf, t)
     return _swapped((args, kwargs), made), symbols
-
-
-def _alike(leaf: Input, first: Input) -> bool:
-    return leaf is first or (leaf.shape == first.shape and leaf.batch_dim == first.batch_dim)
 
 
 def _leaf_tensors(inputs: Inputs, fed: Fed) -> list[tuple[Input, Any]]:

@@ -366,6 +366,8 @@ def probed_lines(report: ProbedSizes) -> list[str]:
     lines = [f"{report.model}: smallest input {_side(report, report.least)}{dtype} (reference "
              f"{_input(report, report.reference)}{dtype}{chosen}){mode}; found by tracing on the meta device at "
              f"{report.probes} sizes"]
+    if len(report.varied) > 1:
+        lines.append(f"  varied together: {', '.join(report.varied)} (inputs of one shape)")
     for b in report.bounds:
         others = ", ".join(f"{a} = {r}" for a, r in zip(report.axes, report.reference, strict=True) if a != b.axis)
         others = f" ({others})" if others else ""
@@ -391,7 +393,8 @@ def probed_json_data(report: ProbedSizes) -> dict[str, Any]:
     rule = report.rule
     data: dict[str, Any] = {
         "schema": "archscope.sizes/1", "archscope": __version__, "model": report.model, "derived": "traced",
-        "axes": list(report.axes), "reference": list(report.shape), "reference_chosen": report.chosen,
+        "axes": list(report.axes), "varied": list(report.varied), "reference": list(report.shape),
+        "reference_chosen": report.chosen,
         "dtype": report.dtype, "train": report.train, "least_input": list(report.at(report.side(report.least))),
         "takes": probed_takes(report), "all_larger_work": rule.kind == "from"}
     for b in report.bounds:
