@@ -31,10 +31,8 @@ N = Term.of(Floor("N"))
 
 def _poly(dim: object) -> dict[object, int]:
     """A formula's terms, zero ones dropped (a Term as a one-term Poly)."""
-    if isinstance(dim, Term):
-        return {dim.factors: dim.coef} if dim.coef else {}
-    assert isinstance(dim, Poly), dim
-    return {f: c for f, c in dim.terms.items() if c}
+    assert isinstance(dim, (Term, Poly)), dim
+    return {f: c for f, c in Poly.of(dim).terms.items() if c}
 
 
 def _traced(name: str, train: bool) -> TracedSymbolic:

@@ -140,6 +140,11 @@ class Poly:
 
     terms: dict[Factors, int] = field(default_factory=dict)
 
+    @staticmethod
+    def of(value: Term | Poly) -> Poly:
+        """A term as a one-term sum (a sum as it is)."""
+        return value if isinstance(value, Poly) else Poly({value.factors: value.coef} if value.coef else {})
+
     def add(self, term: Term, times: int = 1) -> None:
         if term.coef:
             self.terms[term.factors] = self.terms.get(term.factors, 0) + term.coef * times

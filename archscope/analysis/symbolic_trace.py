@@ -73,7 +73,7 @@ class Requirement:
     @property
     def text(self) -> str:
         at = f" at {self.where}" if self.where else ""
-        return f"{self.requires} (required by {_place(self.layer)}{at})"
+        return f"{self.requires} (required by {place(self.layer)}{at})"
 
 
 @dataclass
@@ -170,7 +170,7 @@ def _symbolic_pass(module: nn.Module, inputs: Inputs, batch: int, name: str, tra
         except ShapeError as exc:
             if isinstance(exc.__cause__, _OutOfTimeError):
                 raise SymbolicError(f"the pass with symbolic sizes was stopped after {exc.__cause__} s, at "
-                                    f"{_place(exc.layer)}: torch's simplification of its formulas takes too "
+                                    f"{place(exc.layer)}: torch's simplification of its formulas takes too "
                                     "long on this model") from exc
             raise SymbolicError(_named(_refusal(exc), symbols)) from exc
         except USER_CODE_ERRORS as exc:  # noqa: BLE001 (torch's own refusal, e.g. a symbolic size it cannot handle)
@@ -178,7 +178,8 @@ def _symbolic_pass(module: nn.Module, inputs: Inputs, batch: int, name: str, tra
                                        f"{' '.join(str(exc).split())[:300]}", symbols)) from exc
     at = {n: _hint(env, s) for s, n in sorted(symbols.items(), key=lambda sn: Floor(sn[1]).key)}
     data = _data_dependent(traced.layers, symbols)  # named in symbols too, after the axes
-    # a formula is written with what the model requires put in (⌊H/⌈H/2⌉⌋ = 2: 2); a requirement as it is
+    # a formula torch writes in no form of archscope's is tried again with what the model requires put in
+    # (⌊H/⌈H/2⌉⌋ = 2: MobileViT's patches); a requirement is written as it is
     conv = _Converter(env, symbols, {f.lhs: f.rhs for f in fixed if f.rhs.is_Integer and not f.lhs.is_Symbol})
     as_is = _Converter(env, symbols)
     result = TracedSymbolic(
@@ -396,10 +397,11 @@ def _refusal(exc: ShapeError) -> str:
     reason = meta_unsupported(exc)
     if reason is None:
         return f"the pass with symbolic sizes fails: {exc}"
-    return f"it cannot run with symbolic sizes in {_place(exc.layer)} ({reason})"
+    return f"it cannot run with symbolic sizes in {place(exc.layer)} ({reason})"
 
 
-def _place(layer: tuple[str, str] | None) -> str:
+def place(layer: tuple[str, str] | None) -> str:
+    """``blocks.0 (Block)``, ``the root module (Net)``, or ``the model's own forward code``."""
     return f"{layer[0] or 'the root module'} ({layer[1]})" if layer else "the model's own forward code"
 
 
@@ -421,9 +423,11 @@ class _Converter:
         :class:`Poly`, else torch's expression in the axis names."""
         import sympy
 
-        expr = value.node.expr if hasattr(value, "node") else sympy.sympify(value)
-        expr = self.env.replace(expr).xreplace(self.known)
+        expr = self.env.replace(value.node.expr if hasattr(value, "node") else sympy.sympify(value))
         poly = self.poly(expr)
+        if poly is None and self.known:  # in no form of archscope's: with what the model requires put in
+            expr = expr.xreplace(self.known)
+            poly = self.poly(expr)
         if poly is None:
             return self.text(expr)
         terms = [(f, c) for f, c in poly.terms.items() if c]
@@ -545,9 +549,9 @@ def _divided(num: Poly, s: int) -> Poly | None:
 
 def per_sample(dim: Dim) -> Dim | None:
     """``dim`` divided by N, when every term of it has N as a factor (a count per sample)."""
-    terms = dim.terms if isinstance(dim, Poly) else {dim.factors: dim.coef} if isinstance(dim, Term) else None
-    if terms is None:
+    if isinstance(dim, str):
         return None
+    terms = Poly.of(dim).terms
     n = Floor("N")
     out = Poly()
     for factors, coef in terms.items():

@@ -28,8 +28,8 @@ from archscope import __version__
 from archscope.analysis.probe import ProbedSizes
 from archscope.analysis.receptive import Field
 from archscope.analysis.sizes import SizeReport, Verdict
-from archscope.analysis.symbolic import Agree, Fixed, Floor, Limit, Poly, SymbolicModel, Term
-from archscope.analysis.symbolic_trace import Dim, TracedSymbolic, per_sample, shape_text
+from archscope.analysis.symbolic import Agree, Fixed, Floor, Limit, Poly, SymbolicModel
+from archscope.analysis.symbolic_trace import Dim, TracedSymbolic, per_sample, place, shape_text
 from archscope.report import units
 from archscope.report.columns import Additions, Column
 from archscope.spec.inputs import DTYPE_BYTES, FLOAT_DTYPES, fmt_shape
@@ -184,33 +184,27 @@ class _TracedFormulas(_Formulas):
                  + (ran if any(f.requires.startswith(f"{a} = ") and shown.get(a, t.traced_at[a]) != t.traced_at[a]
                                for a in f.axes) else "") for f in plain]
         if len(plain) < len(t.fixed):
-            layers = ", ".join(dict.fromkeys(f"{f.layer[0] or 'the root module'} ({f.layer[1]})" if f.layer
-                                             else "the model's own forward code" for f in t.fixed if not f.plain))
+            layers = ", ".join(dict.fromkeys(place(f.layer) for f in t.fixed if not f.plain))
             notes.append(f"Symbolic formulas also hold only where {len(t.fixed) - len(plain)} more conditions "
                          f"torch records in its own terms do, in {layers} (JSON: symbolic.requires)")
-        notes += [f"Symbolic sizes: {size} depends on the data, from {layer[0] or 'the root module'} ({layer[1]})"
-                  for size, layer in t.data]
+        notes += [f"Symbolic sizes: {size} depends on the data, from {place(layer)}" for size, layer in t.data]
         return (f"{given} (numbers above: {at})" if at else given, ", ".join(shape_text(s) for s in t.output),
                 per_sample(t.macs) or t.macs, per_sample(t.activations) or t.activations, notes)
 
 
 def _formula(dim: Dim, times: str = "N") -> str:
-    """A count as ``N·(…)`` (``times`` the per-sample factor: ``N``, ``4·N``): a
-    :class:`Poly` or :class:`Term` of its per-sample terms, or one with N among its factors
-    (a count not proportional to N; ``4·(…)``), or torch's own expression."""
-    if isinstance(dim, Term):
-        dim = Poly({dim.factors: dim.coef}) if dim.coef else Poly()
-    if isinstance(dim, Poly) and any(Floor("N") in f for f in dim.terms):
-        scale = times.removesuffix("N").removesuffix("·")
-        body = dim.text("")
-        return f"{scale}·({body})" if scale and " + " in body else f"{scale}·{body}" if scale else body
-    return dim.text(times) if isinstance(dim, Poly) else (f"{times.removesuffix('N')}{dim}" if times != "N" else dim)
+    """A count per sample as ``N·(…)`` (``times`` the factor: ``N``, ``4·N`` for bytes); a
+    count with N among its factors (not proportional to N) times the rest of ``times``,
+    ``4·(2,368·N·L + 64·L)``; torch's own expression likewise."""
+    scale = times.removesuffix("N").removesuffix("·")
+    if isinstance(dim, str):
+        return f"{scale}·({dim})" if scale else dim
+    poly = Poly.of(dim)
+    return poly.text(scale if any(Floor("N") in f for f in poly.terms) else times)
 
 
 def _terms(dim: Dim) -> list[dict[str, object]] | None:
-    if isinstance(dim, Term):
-        dim = Poly({dim.factors: dim.coef}) if dim.coef else Poly()
-    return dim.as_data() if isinstance(dim, Poly) else None
+    return Poly.of(dim).as_data() if not isinstance(dim, str) else None
 
 
 # ---------------------------------------------------------------- receptive fields
