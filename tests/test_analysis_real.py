@@ -92,11 +92,11 @@ def test_a_timm_or_transformers_model_s_formulas_give_its_traced_numbers(case: o
     traced with symbolic sizes: every layer call's output shape and the total MACs,
     evaluated at the sizes the plain trace was fed, are the plain trace's numbers (a
     dimension torch writes in a form archscope has none for is skipped). A model whose pass
-    takes longer than the 120 s limit (torch's simplifier on windowed attention) is skipped,
-    saying so."""
+    takes longer than 30 s (torch's simplifier on windowed attention: MaxViT, MobileViTv2,
+    GCViT, DaViT, Twins, Hiera) is skipped, saying so: the stage's time stays bounded."""
     target, fed = f"acceptance_models:{case.key}", case.trace_kwargs()  # type: ignore[attr-defined]
     try:
-        traced = archscope.symbolic_shapes(target, **fed)
+        traced = archscope.symbolic_shapes(target, time_limit=30, **fed)
     except SymbolicError as exc:
         if "stopped after" not in str(exc):
             raise

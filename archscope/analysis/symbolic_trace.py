@@ -120,9 +120,9 @@ def symbolic_trace(module: nn.Module, inputs: Inputs, *, batch: int = 1, name: s
                    progress: Callable[[int], None] | None = None) -> TracedSymbolic:
     """Trace ``module`` (on meta) fed ``inputs`` with symbolic sizes (module docstring).
 
-    ``time_limit`` (seconds, None for none) stops the work at the first layer call after
-    it, with a :class:`SymbolicError`; ``progress`` is called with the number of layer
-    calls traced so far.
+    ``time_limit`` (seconds, None for none) stops the work, with a :class:`SymbolicError`
+    (within an operator on the main thread, else at the first layer call after it);
+    ``progress`` is called with the number of layer calls traced so far.
 
     Torch fixes a size it computes to be 1 (its meta kernels branch on it), so where the
     input's sizes make a layer output 1 along a size axis (Inception's auxiliary head at
@@ -167,13 +167,14 @@ def _symbolic_pass(module: nn.Module, inputs: Inputs, batch: int, name: str, tra
         try:
             traced = trace_module(module, inputs, batch=hint, name=name, train=train,
                                   dtype=getattr(torch, dtype), convention=convention, feed=fed)
-        except ShapeError as exc:
-            if isinstance(exc.__cause__, _OutOfTimeError):
-                raise SymbolicError(f"the pass with symbolic sizes was stopped after {exc.__cause__} s, at "
-                                    f"{place(exc.layer)}: torch's simplification of its formulas takes too "
-                                    "long on this model") from exc
-            raise SymbolicError(_named(_refusal(exc), symbols)) from exc
         except USER_CODE_ERRORS as exc:  # noqa: BLE001 (torch's own refusal, e.g. a symbolic size it cannot handle)
+            late = _out_of_time(exc)
+            layer = exc.layer if isinstance(exc, ShapeError) else None
+            if late is not None:
+                raise SymbolicError(f"the pass with symbolic sizes was stopped after {late} s, at {place(layer)}: "
+                                    "torch's simplification of its formulas takes too long on this model") from exc
+            if isinstance(exc, ShapeError):
+                raise SymbolicError(_named(_refusal(exc), symbols)) from exc
             raise SymbolicError(_named(f"{name} cannot be traced with symbolic sizes: {type(exc).__name__}: "
                                        f"{' '.join(str(exc).split())[:300]}", symbols)) from exc
     at = {n: _hint(env, s) for s, n in sorted(symbols.items(), key=lambda sn: Floor(sn[1]).key)}
@@ -361,10 +362,54 @@ def _watching(module: nn.Module, env: Any, symbols: set[Any], deadline: float = 
 
     handles = [register_module_forward_pre_hook(pre), register_module_forward_hook(post)]
     try:
-        yield found
+        with _alarm(deadline, start):
+            yield found
     finally:
         for h in handles:
             h.remove()
+
+
+@contextmanager
+def _alarm(deadline: float, start: float) -> Iterator[None]:
+    """Stop the pass at ``deadline`` even inside one operator (torch's simplifier can spend
+    minutes in a single reshape): a timer signal where there is one, on the main thread;
+    elsewhere the module hooks' check is all there is."""
+    import signal
+    import threading
+
+    if deadline == math.inf or not hasattr(signal, "setitimer") or threading.current_thread() is not \
+            threading.main_thread():
+        yield
+        return
+
+    def ring(signum: int, frame: Any) -> None:
+        raise _OutOfTimeError(f"{time.monotonic() - start:.0f}")
+
+    import logging
+
+    torch_log = logging.getLogger("torch.fx.experimental.symbolic_shapes")  # it logs the expression it was in
+    level = torch_log.level
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 0.001))
+    torch_log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        torch_log.setLevel(level)
+
+
+def _out_of_time(exc: BaseException) -> str | None:
+    """The seconds taken, when ``exc`` came from the time limit (anywhere in its chain)."""
+    seen: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and cause not in seen:
+        if isinstance(cause, _OutOfTimeError):
+            return str(cause)
+        seen.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _plain(d: Any, names: dict[Any, str]) -> bool:
