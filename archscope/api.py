@@ -12,7 +12,6 @@ import os
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from archscope.analysis.symbolic_trace import TIME_LIMIT
 from archscope.builder.load import Target, resolve
 from archscope.errors import ArchscopeError, ExpectationError, ModelLoadError, ShapeError, UsageError, echo
 from archscope.spec.inputs import FLOAT_DTYPES, Inputs, from_sizes, single_input
@@ -270,10 +269,14 @@ def sizes(target: str | nn.Module, input_size: Any = None, train: bool = False, 
     return probe_sizes(resolved, input_size, train=train, progress=progress)
 
 
+# seconds: torch's simplifier can take minutes on the reshapes of windowed attention (torchvision's maxvit_t)
+SYMBOLIC_TIME_LIMIT = 120.0
+
+
 def symbolic_shapes(target: str | nn.Module, input_size: Any = None, batch: int = 1, train: bool = False, *,
                     convention: str = "torchvision", dtype: str = "float32", input_data: Any = None,
                     dtypes: Any = None, batch_dim: int | None = 0, inputs_from: str | None = None,
-                    time_limit: float | None = TIME_LIMIT,
+                    time_limit: float | None = SYMBOLIC_TIME_LIMIT,
                     progress: Callable[[int], None] | None = None) -> SymbolicModel | TracedSymbolic:
     """Every output shape, the MACs and the activations as formulas of the input's sizes
     (docs/analysis.md, "Symbolic shapes"). A zoo model or spec file is derived from its spec,

@@ -183,7 +183,8 @@ def probe_sizes(resolved: Target, input_size: Any = None, train: bool = False,
         leaf = _first(resolved, inputs, module)
         inputs = inputs.with_dtype(leaf.dtype or "float32")
         leaf = next(x for x in inputs.leaves() if x.name == leaf.name)  # as retyped
-        positions, axes = tuple(size_axes(leaf, module)), tuple(size_axes(leaf, module).values())
+        named = size_axes(leaf, module)
+        positions, axes = tuple(named), tuple(named.values())
         prober = _Prober(resolved, module, inputs, leaf, positions, train)
         ref: Size = tuple(leaf.shape[p] for p in positions)
         for side in chosen:

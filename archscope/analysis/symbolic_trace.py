@@ -106,8 +106,6 @@ class TracedSymbolic:
 
 
 SCALES = (1, 2, 4)  # the size axes traced at the input's sizes times these, until none is pinned to 1
-# seconds (api.symbolic_shapes's default too): torch's simplifier can take minutes on deep reshapes (maxvit_t)
-TIME_LIMIT = 120.0
 
 
 class _OutOfTimeError(Exception):
@@ -116,7 +114,7 @@ class _OutOfTimeError(Exception):
 
 def symbolic_trace(module: nn.Module, inputs: Inputs, *, batch: int = 1, name: str = "model",
                    train: bool = False, dtype: str = "float32", convention: str = "torchvision",
-                   time_limit: float | None = TIME_LIMIT,
+                   time_limit: float | None = None,
                    progress: Callable[[int], None] | None = None) -> TracedSymbolic:
     """Trace ``module`` (on meta) fed ``inputs`` with symbolic sizes (module docstring).
 

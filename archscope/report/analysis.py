@@ -22,14 +22,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from archscope import __version__
 from archscope.analysis.probe import ProbedSizes
 from archscope.analysis.receptive import Field
 from archscope.analysis.sizes import SizeReport, Verdict
 from archscope.analysis.symbolic import Agree, Fixed, Floor, Limit, Poly, SymbolicModel
-from archscope.analysis.symbolic_trace import Dim, TracedSymbolic, per_sample, place, shape_text
 from archscope.report import units
 from archscope.report.columns import Additions, Column
 from archscope.spec.inputs import DTYPE_BYTES, FLOAT_DTYPES, fmt_shape
@@ -37,6 +36,7 @@ from archscope.tracer.records import LayerRecord, Trace
 
 if TYPE_CHECKING:
     from archscope.analysis.fields import FieldRecorder
+    from archscope.analysis.symbolic_trace import Dim, TracedSymbolic
 
 RF_CONVENTION = ("receptive field size r, jump j (effective stride) and start (centre of the first output "
                  "position's field, input pixel i centred at i) by r' = r + (k-1)·d·j, j' = j·s, "
@@ -79,8 +79,8 @@ def analysis_additions(trace: Trace, symbolic: SymbolicModel | TracedSymbolic | 
     columns: list[Column] = []
     lines: list[str] = []
     data: dict[str, Any] = {}
-    formulas = (_TracedFormulas(symbolic) if isinstance(symbolic, TracedSymbolic) else _Formulas(symbolic, train)) \
-        if symbolic is not None else None
+    formulas = None if symbolic is None else _Formulas(symbolic, train) if isinstance(symbolic, SymbolicModel) \
+        else _TracedFormulas(symbolic)
     if formulas is not None:
         columns += [Column("symbolic_shape", formulas.shape, data=formulas.shape),
                     Column("symbolic_macs", lambda r: formulas.macs(r) or "", data=formulas.macs)]
@@ -103,6 +103,18 @@ def analysis_additions(trace: Trace, symbolic: SymbolicModel | TracedSymbolic | 
     return Additions(columns, formulas.shape if formulas else None, lines, data)
 
 
+class _Model(NamedTuple):
+    """The model's formulas as a summary states them: the input, the sizes the numbers above
+    are for, the output, the MACs and activation elements per sample, and what else to say."""
+
+    input: str
+    numbers: str
+    output: str
+    macs: Dim
+    activations: Dim
+    notes: list[str]
+
+
 class _Formulas:
     """Each layer's symbolic output shape and MACs, and the model's formulas, from the spec
     (:class:`~archscope.analysis.symbolic.SymbolicModel`)."""
@@ -123,27 +135,25 @@ class _Formulas:
         poly = self._macs.get(rec.name)
         return poly.text() if poly is not None else None
 
-    def model(self, trace: Trace) -> tuple[str, str, Dim, Dim, list[str]]:
-        """The input (with the sizes the numbers above are for), the output, the MACs and
-        activation elements per sample, and what else to say."""
+    def model(self, trace: Trace) -> _Model:
         sym = self.symbolic
         h, w = trace.input[1:] if len(trace.input) == 3 else (0, 0)
-        return (f"{fmt_shape(sym.input)} (numbers above: N={trace.batch}, H={h}, W={w})", fmt_shape(sym.output),
-                sym.macs(self.train), sym.activations(self.train), [])
+        return _Model(fmt_shape(sym.input), f"N={trace.batch}, H={h}, W={w}", fmt_shape(sym.output),
+                      sym.macs(self.train), sym.activations(self.train), [])
 
     def lines(self, trace: Trace) -> list[str]:
-        given, output, macs, act, notes = self.model(trace)
-        nbytes = DTYPE_BYTES.get(trace.dtype, 4)
-        return [f"Symbolic input: {given}", f"Symbolic output: {output}", f"Symbolic MACs: {_formula(macs)}",
-                f"Symbolic forward activations ({trace.dtype}): {_formula(act, f'{nbytes}·N')} bytes", *notes]
+        m, nbytes = self.model(trace), DTYPE_BYTES.get(trace.dtype, 4)
+        numbers = f" (numbers above: {m.numbers})" if m.numbers else ""
+        return [f"Symbolic input: {m.input}{numbers}", f"Symbolic output: {m.output}",
+                f"Symbolic MACs: {_formula(m.macs)}",
+                f"Symbolic forward activations ({trace.dtype}): {_formula(m.activations, f'{nbytes}·N')} bytes",
+                *m.notes]
 
     def data(self, trace: Trace) -> dict[str, Any]:
-        given, output, macs, act, notes = self.model(trace)
-        nbytes = DTYPE_BYTES.get(trace.dtype, 4)
-        return {"input": given.split(" (numbers above")[0], "output": output,
-                "macs": _formula(macs), "macs_terms": _terms(macs),
-                "activation_bytes": _formula(act, f"{nbytes}·N"), "activation_terms": _terms(act),
-                "bytes_per_element": nbytes, "notes": notes, **self.more()}
+        m, nbytes = self.model(trace), DTYPE_BYTES.get(trace.dtype, 4)
+        return {"input": m.input, "output": m.output, "macs": _formula(m.macs), "macs_terms": _terms(m.macs),
+                "activation_bytes": _formula(m.activations, f"{nbytes}·N"), "activation_terms": _terms(m.activations),
+                "bytes_per_element": nbytes, "notes": m.notes, **self.more()}
 
     def more(self) -> dict[str, Any]:
         return {}
@@ -157,10 +167,14 @@ class _TracedFormulas(_Formulas):
         self.traced = traced
 
     def shape(self, rec: LayerRecord) -> str:
+        from archscope.analysis.symbolic_trace import shape_text
+
         shape = self.traced.shape(rec)
         return shape_text(shape) if shape is not None else units.shapes(rec.output_shapes)
 
     def macs(self, rec: LayerRecord) -> str | None:
+        from archscope.analysis.symbolic_trace import per_sample
+
         dim = self.traced.macs_of.get((rec.name, rec.call))
         return _formula(per_sample(dim) or dim) if dim is not None else None
 
@@ -172,7 +186,9 @@ class _TracedFormulas(_Formulas):
                 "data_dependent": [{"size": size, "layer": layer[0], "type": layer[1]}
                                    for size, layer in self.traced.data]}
 
-    def model(self, trace: Trace) -> tuple[str, str, Dim, Dim, list[str]]:
+    def model(self, trace: Trace) -> _Model:
+        from archscope.analysis.symbolic_trace import per_sample, place, shape_text
+
         t = self.traced
         given = ", ".join(f"{name} {shape_text(shape)} {dtype}" if len(t.inputs) > 1 else shape_text(shape)
                           for name, shape, dtype in t.inputs)
@@ -188,8 +204,8 @@ class _TracedFormulas(_Formulas):
             notes.append(f"Symbolic formulas also hold only where {len(t.fixed) - len(plain)} more conditions "
                          f"torch records in its own terms do, in {layers} (JSON: symbolic.requires)")
         notes += [f"Symbolic sizes: {size} depends on the data, from {place(layer)}" for size, layer in t.data]
-        return (f"{given} (numbers above: {at})" if at else given, ", ".join(shape_text(s) for s in t.output),
-                per_sample(t.macs) or t.macs, per_sample(t.activations) or t.activations, notes)
+        return _Model(given, at, ", ".join(shape_text(s) for s in t.output), per_sample(t.macs) or t.macs,
+                      per_sample(t.activations) or t.activations, notes)
 
 
 def _formula(dim: Dim, times: str = "N") -> str:

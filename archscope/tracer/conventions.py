@@ -79,10 +79,16 @@ def sdpa_backward_macs(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) 
     return math.prod(batch) * length * source * (3 * e + 2 * _shape(v)[-1])
 
 
+def symbolic(size: Any) -> bool:
+    """Whether a size or cost is a ``torch.SymInt`` (a pass fed symbolic sizes:
+    :mod:`archscope.analysis.symbolic_trace`), told by name: this table imports no torch."""
+    return type(size).__name__ == "SymInt"
+
+
 def _inner(a: Any, b: Any) -> Any:
     """The contracted size, which both operands have: the one that is a number, when one is
-    a symbol (a linear layer's weight is built for a size; ``analysis.symbolic_trace``)."""
-    return b if type(a).__name__ == "SymInt" and type(b).__name__ != "SymInt" else a
+    a symbol (a linear layer's weight is built for a size)."""
+    return b if symbolic(a) and not symbolic(b) else a
 
 
 def mm_macs(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int:

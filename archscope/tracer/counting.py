@@ -20,7 +20,7 @@ from typing import Any
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from archscope.tracer.conventions import CATEGORIES, Convention
+from archscope.tracer.conventions import CATEGORIES, Convention, symbolic
 
 
 class OpCounter(TorchDispatchMode):
@@ -81,4 +81,4 @@ def _count(cost: Any) -> Any:
     """A cost as a Python int, or as it is when it is a symbolic size (``torch.SymInt``, in a
     pass fed symbolic sizes: :mod:`archscope.analysis.symbolic_trace`), which ``int`` would
     fix to the size it was traced at."""
-    return cost if type(cost).__name__ == "SymInt" else int(cost)
+    return cost if symbolic(cost) else int(cost)
