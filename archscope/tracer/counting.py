@@ -20,6 +20,7 @@ from typing import Any
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from archscope.tracer import shape_rules
 from archscope.tracer.conventions import CATEGORIES, Convention, symbolic
 
 
@@ -54,7 +55,9 @@ class OpCounter(TorchDispatchMode):
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (),
                            kwargs: dict[str, Any] | None = None) -> Any:
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
+        out = shape_rules.run(func, args, kwargs)
+        if out is None:
+            out = func(*args, **kwargs)
         op = func._overloadpacket.__name__
         if self.observe is not None:
             self.observe(op, args, out)
