@@ -55,6 +55,10 @@ def _taken() -> list[tuple[str, Any, tuple[Any, ...], dict[str, Any]]]:
         ("gelu tanh", aten.gelu.default, (seq,), {"approximate": "tanh"}),
         ("hardtanh", aten.hardtanh.default, (x, 0.0, 6.0), {}),
         ("relu_ in place", aten.relu_.default, (meta(2, 8, 9, 9),), {}),
+        ("normal_ initialising a weight", aten.normal_.default, (meta(100, 16), 0.0, 0.02), {}),
+        ("uniform_ initialising a weight", aten.uniform_.default, (meta(4, 8, 3, 3), -0.1, 0.1), {}),
+        ("clamp_ of trunc_normal_", aten.clamp_.default, (meta(16), -2.0, 2.0), {}),
+        ("fill_ of an int buffer", aten.fill_.Scalar, (meta(3, dtype=torch.int64), 0), {}),
         ("silu_ on a channels-last tensor", aten.silu_.default,
          (meta(2, 8, 9, 9).to(memory_format=torch.channels_last),), {}),
         ("add broadcast", aten.add.Tensor, (x, meta(8, 1, 1)), {}),
@@ -112,6 +116,7 @@ def _declined() -> list[tuple[str, Any, tuple[Any, ...], dict[str, Any]]]:
     x = meta(2, 8, 9, 9)
     return [
         ("a CPU tensor", aten.relu.default, (torch.zeros(2, 3),), {}),
+        ("normal_ with a tensor of means", aten.normal_.default, (meta(3), meta(3)), {}),
         ("shapes that do not broadcast", aten.add.Tensor, (meta(2, 3), meta(4)), {}),
         ("in place into a smaller tensor", aten.add_.Tensor, (meta(3), meta(2, 3)), {}),
         ("int in place by a float", aten.add_.Tensor, (meta(3, dtype=torch.int64), 0.5), {}),
@@ -195,7 +200,8 @@ def test_user_corpus_traces_with_every_rule_checked_against_torch(case: user_cor
 def test_a_trace_in_a_fresh_process_imports_no_sympy() -> None:
     """The point of the rules: torch's Python meta kernels import sympy (0.2 s) on their first
     call. ResNet-50 and a token model traced through the Python API, and the command line's
-    traced summary, leave it unimported."""
+    traced summaries of a zoo model and of an import path (built on meta: its embedding's
+    ``normal_``), leave it unimported."""
     code = (
         "import sys, archscope\n"
         "archscope.trace('resnet50', analytic=False)\n"

@@ -15,6 +15,7 @@ import importlib.util
 import inspect
 import sys
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,7 +59,9 @@ class Target:
         dynamo.skip_import()  # before any torch work on the model: its init on meta (normal_) and its trace
         if self.instance is not None:
             return _copy_to(self.instance, torch.device(device))
-        with torch.device(device):
+        from archscope.tracer.shape_rules import Building
+
+        with torch.device(device), Building() if torch.device(device).type == "meta" else nullcontext():
             if self.spec is not None:
                 from archscope.builder.from_spec import build_spec
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 aten = torch.ops.aten
 _PLAIN = (Tensor, nn.Parameter)
@@ -45,6 +46,22 @@ def run(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     if rule is None or torch._C._len_torch_dispatch_stack():
         return None
     return rule(*args, **kwargs)
+
+
+class Building(TorchDispatchMode):
+    """The rules applied to every operator while a model is built on meta: its initialisation
+    (``normal_``, ``uniform_``, ``trunc_normal_``'s ``erfinv_`` and ``clamp_``, ...) fills
+    tensors that hold no data, and torch's Python kernels for them import sympy."""
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:  # as OpCounter's: no torch._dynamo import to mark it
+        return False
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (),
+                           kwargs: dict[str, Any] | None = None) -> Any:
+        kwargs = kwargs or {}
+        out = run(func, args, kwargs)
+        return func(*args, **kwargs) if out is None else out
 
 
 def _rule(*ops: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -165,6 +182,17 @@ def _broadcast(*shapes: Sequence[int]) -> tuple[int, ...] | None:
        aten.softplus.default, aten.mish.default)
 def _unary(self: Any, *args: Any, **kwargs: Any) -> Tensor | None:
     return _elementwise(self.shape, self.dtype, self) if _meta(self) else None
+
+
+@_rule(aten.normal_.default, aten.uniform_.default, aten.zero_.default, aten.fill_.Scalar, aten.erfinv_.default,
+       aten.clamp_.default, aten.exponential_.default, aten.bernoulli_.float, aten.random_.default,
+       aten.log_normal_.default, aten.cauchy_.default)
+def _fill_(self: Any, *args: Any, **kwargs: Any) -> Tensor | None:
+    """Initialisation on meta: the tensor itself, when every other argument is a number (or
+    absent, a generator, a dtype)."""
+    if not _meta(self, _NUMBERS) or any(isinstance(a, Tensor) for a in (*args, *kwargs.values())):
+        return None
+    return self
 
 
 @_rule(aten.relu_.default, aten.silu_.default, aten.sigmoid_.default, aten.tanh_.default,
