@@ -11,8 +11,9 @@ torchvision's (tests/test_zoo.py), so they measure the same network.
 
 Contenders per case:
   import torch      the floor: a process that only imports torch
-  import torch, sympy  the floor of every meta-device tool: torch's Python meta kernels import
-                    sympy (``torch._prims_common.elementwise_dtypes``, ``symbolic_shapes``)
+  import torch, sympy  the floor of every other meta-device tool: torch's Python meta kernels
+                    import sympy (``torch._prims_common.elementwise_dtypes``, ``symbolic_shapes``);
+                    archscope's shape rules (archscope/tracer/shape_rules.py) avoid them
   archscope         ``archscope summary MODEL --input S --batch B`` (its default path: for a zoo
                     model the numbers are computed from the spec, without torch)
   archscope --traced  the same with the meta-device hook tracer, the path every user model takes

@@ -22,6 +22,7 @@ of the zoo and the user corpus with the rules and without.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -79,11 +80,9 @@ def _meta(t: Any, dtypes: tuple[torch.dtype, ...] = _FLOATS) -> bool:
 
 def _standard(t: Any, dtypes: tuple[torch.dtype, ...] = _FLOATS) -> bool:
     """A plain meta tensor with a contiguous tensor's strides on every dimension, size-1 ones
-    too, and no empty dimension. The rules for operators torch writes as several elementwise
-    steps (batch and layer norm, softmax, mean, cat) take only such inputs, on which every
-    step keeps that layout; on another layout (a slice with a large stride on a size-1
-    dimension, a permuted tensor) each step reorders dimensions by the strides of its own
-    operands, so they leave it to torch."""
+    too, and no empty dimension. The rules for batch norm and ``cat`` take only such inputs,
+    on which torch's steps keep that layout; on another (a permuted tensor, a slice with a
+    large stride on a size-1 dimension) they follow its strides, so the rules leave it to torch."""
     if not _meta(t, dtypes):
         return False
     step = 1
@@ -156,6 +155,14 @@ def _channels_last_like(t: Tensor) -> bool:
             return False
         low = strides[d] * shape[d]
     return True
+
+
+def _rewritten(t: Any) -> bool:
+    """An input whose output torch lays out as a contiguous tensor's: a standard one, or one
+    that is not contiguous at all, which layer norm, softmax and mean make contiguous first.
+    (A tensor that is ``is_contiguous()`` with odd strides on size-1 dimensions is kept as it
+    is, and its strides flow through to the output: left to torch.)"""
+    return _meta(t) and min(t.shape, default=1) >= 1 and (_standard(t) or not t.is_contiguous())
 
 
 def _in_range(dims: Sequence[int], ndim: int) -> bool:
@@ -249,12 +256,72 @@ def _divide_(self: Any, other: Any, *, rounding_mode: Any = None) -> Tensor | No
     return _binary_(self, other, dtypes=_FLOATS) if rounding_mode is None else None
 
 
+# ---- factories: zeros, ones, ranges on meta -----------------------------------------------
+
+
+def _factory(size: Any, dtype: Any, layout: Any, device: Any, pin_memory: Any,
+             like: Any = None) -> Tensor | None:
+    """A new contiguous meta tensor (``like``: the tensor whose device and dtype a ``new_*``
+    call inherits), or None off the plain case (a sparse layout, pinned memory, another device)."""
+    where = device if device is not None else (like.device if isinstance(like, Tensor) else None)
+    if where is None or torch.device(where).type != "meta" or layout not in (None, torch.strided) or pin_memory:
+        return None
+    if like is not None and type(like) not in _PLAIN:
+        return None
+    if not all(isinstance(n, int) and n >= 0 for n in size):
+        return None
+    return _empty(size, dtype if dtype is not None else (like.dtype if like is not None else torch.get_default_dtype()))
+
+
+@_rule(aten.zeros.default, aten.ones.default)
+def _zeros(size: Sequence[int], *, dtype: Any = None, layout: Any = None, device: Any = None,
+           pin_memory: Any = None) -> Tensor | None:
+    return _factory(size, dtype, layout, device, pin_memory)
+
+
+@_rule(aten.full.default)
+def _full(size: Sequence[int], fill_value: Any, *, dtype: Any = None, layout: Any = None, device: Any = None,
+          pin_memory: Any = None) -> Tensor | None:
+    if dtype is None:  # torch infers it from the value
+        if not isinstance(fill_value, (bool, int, float)):
+            return None
+        dtype = torch.bool if isinstance(fill_value, bool) else torch.int64 if isinstance(fill_value, int) else None
+    return _factory(size, dtype, layout, device, pin_memory)
+
+
+@_rule(aten.new_zeros.default, aten.new_ones.default, aten.new_empty.default)
+def _new(self: Any, size: Sequence[int], *, dtype: Any = None, layout: Any = None, device: Any = None,
+         pin_memory: Any = None) -> Tensor | None:
+    return _factory(size, dtype, layout, device, pin_memory, like=self)
+
+
+@_rule(aten.scalar_tensor.default)
+def _scalar_tensor(s: Any, *, dtype: Any = None, layout: Any = None, device: Any = None,
+                   pin_memory: Any = None) -> Tensor | None:
+    return _factory((), dtype, layout, device, pin_memory) if isinstance(s, (bool, int, float)) else None
+
+
+@_rule(aten.arange.default, aten.arange.start, aten.arange.start_step)
+def _arange(*bounds: Any, dtype: Any = None, layout: Any = None, device: Any = None,
+            pin_memory: Any = None) -> Tensor | None:
+    start, end, step = (0, bounds[0], 1) if len(bounds) == 1 else (*bounds, 1)[:3]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 2 ** 52
+               for v in (start, end, step)) or step == 0:
+        return None
+    if (end - start) * step < 0:  # torch refuses bounds inconsistent with the step's sign
+        return None
+    if dtype is None:
+        dtype = torch.int64 if all(isinstance(v, int) for v in (start, end, step)) else None
+    return _factory((math.ceil((end - start) / step),), dtype, layout, device, pin_memory)
+
+
 # ---- reductions, softmax, normalisation -----------------------------------------------------
 
 
 @_rule(aten.mean.dim)
 def _mean(self: Any, dim: Any, keepdim: bool = False, *, dtype: Any = None) -> Tensor | None:
-    if not _standard(self) or dtype not in (None, self.dtype) or not self.dim() or not _in_range(dim or (), self.dim()):
+    if (not _rewritten(self) or dtype not in (None, self.dtype) or not self.dim()
+            or not _in_range(dim or (), self.dim())):
         return None
     dims = {d % self.dim() for d in dim} if dim else set(range(self.dim()))
     if dim and len(dims) != len(dim):
@@ -265,13 +332,13 @@ def _mean(self: Any, dim: Any, keepdim: bool = False, *, dtype: Any = None) -> T
 
 @_rule(aten._softmax.default, aten._log_softmax.default)
 def _softmax(self: Any, dim: int, half_to_float: bool) -> Tensor | None:
-    ok = _standard(self) and not half_to_float and self.dim() and _in_range((dim,), self.dim())
+    ok = _rewritten(self) and not half_to_float and self.dim() and _in_range((dim,), self.dim())
     return _empty(self.shape, self.dtype) if ok else None
 
 
 @_rule(aten._safe_softmax.default)
 def _safe_softmax(self: Any, dim: int, dtype: Any = None) -> Tensor | None:
-    if not _standard(self) or dtype not in (None, self.dtype) or not self.dim() or not _in_range((dim,), self.dim()):
+    if not _rewritten(self) or dtype not in (None, self.dtype) or not self.dim() or not _in_range((dim,), self.dim()):
         return None
     return _empty(self.shape, self.dtype)
 
@@ -296,7 +363,7 @@ def _batch_norm(input: Any, weight: Any, bias: Any, running_mean: Any, running_v
 @_rule(aten.native_layer_norm.default)
 def _layer_norm(input: Any, normalized_shape: Sequence[int], weight: Any, bias: Any,
                 eps: float) -> tuple[Tensor, Tensor, Tensor] | None:
-    axis = input.dim() - len(normalized_shape) if _standard(input) else -1
+    axis = input.dim() - len(normalized_shape) if _rewritten(input) else -1
     if axis < 0 or input.dtype not in _STATS or tuple(input.shape[axis:]) != tuple(normalized_shape):
         return None
     for t in (weight, bias):
