@@ -9,7 +9,7 @@ and runs the command with the model's build (``Target.module``), the forward pas
 (``trace_module``) and the rendering (``emit``) timed. What is left of the process's wall
 time (interpreter start and exit) is its own column. The last column says whether sympy
 was imported: torch's Python meta kernels import it (about 0.2 s) on their first call,
-which archscope's shape rules (archscope/tracer/shape_rules.py) avoid for the operators
+which archscope's shape rules (archscope/shape_rules.py) avoid for the operators
 they know; its time is then inside the phase that ran the first such kernel.
 """
 

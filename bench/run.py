@@ -13,7 +13,7 @@ Contenders per case:
   import torch      the floor: a process that only imports torch
   import torch, sympy  the floor of every other meta-device tool: torch's Python meta kernels
                     import sympy (``torch._prims_common.elementwise_dtypes``, ``symbolic_shapes``);
-                    archscope's shape rules (archscope/tracer/shape_rules.py) avoid them
+                    archscope's shape rules (archscope/shape_rules.py) avoid them
   archscope         ``archscope summary MODEL --input S --batch B`` (its default path: for a zoo
                     model the numbers are computed from the spec, without torch)
   archscope --traced  the same with the meta-device hook tracer, the path every user model takes

@@ -1,5 +1,5 @@
 """Every shape rule checked against torch's kernel while a model is traced (tests/test_shape_rules.py,
-tests/test_analysis_real.py): :func:`checked` wraps :func:`archscope.tracer.shape_rules.run` so that,
+tests/test_shape_rules_real.py): :func:`checked` wraps :func:`archscope.shape_rules.run` so that,
 where a rule gives an output, torch's kernel runs too and the two are compared (shape, every
 stride, dtype, and for an in-place operator that the input itself comes back); the trace goes on
 with torch's output."""
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from torch import Tensor
 
-from archscope.tracer import shape_rules
+from archscope import shape_rules
 
 
 def layout(value: Any) -> Any:

@@ -1,4 +1,4 @@
-"""archscope's output rules for the commonest operators on meta (archscope/tracer/shape_rules.py)
+"""archscope's output rules for the commonest operators on meta (archscope/shape_rules.py)
 give exactly what torch's own kernels give, decline everything else, and keep the hook
 tracer's path free of sympy.
 
@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import archscope
-from archscope.tracer import shape_rules
+from archscope import shape_rules
 from tests import user_corpus
 from tests.shape_rule_check import checked, layout, same
 

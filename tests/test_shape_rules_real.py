@@ -1,4 +1,4 @@
-"""archscope's shape rules (archscope/tracer/shape_rules.py) checked against torch's kernels on
+"""archscope's shape rules (archscope/shape_rules.py) checked against torch's kernels on
 every model of the acceptance run (scripts/acceptance_models.py: torchvision's whole
 list_models(), timm families, transformers models built from configs), in eval and train mode:
 wherever a rule answers, torch's kernel runs too and the two agree in shape, every stride and

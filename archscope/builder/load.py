@@ -59,7 +59,7 @@ class Target:
         dynamo.skip_import()  # before any torch work on the model: its init on meta (normal_) and its trace
         if self.instance is not None:
             return _copy_to(self.instance, torch.device(device))
-        from archscope.tracer.shape_rules import Building
+        from archscope.shape_rules import Building
 
         with torch.device(device), Building() if torch.device(device).type == "meta" else nullcontext():
             if self.spec is not None:

@@ -20,7 +20,7 @@ from typing import Any
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from archscope.tracer import shape_rules
+from archscope import shape_rules
 from archscope.tracer.conventions import CATEGORIES, Convention, symbolic
 
 

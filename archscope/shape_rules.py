@@ -7,17 +7,23 @@ elementwise operator by its decompositions (``torch/_meta_registrations.py``,
 and sympy (about 0.2 s, more than a whole ResNet-50 trace), and each call costs tens of
 microseconds of Python (bench/RESULTS.md). Every tool that runs a model on meta pays both.
 
+The rules answer during the trace (the operator counter,
+:class:`archscope.tracer.counting.OpCounter`, asks :func:`run` before running an operator)
+and while a model is built on meta (:class:`Building`, around its ``__init__``: the
+factories and fills of its initialisation).
+
 A rule here gives what torch's kernel gives (the output's shape, strides and dtype; the
 input itself for an in-place operator) for the arguments a model commonly passes, and
 ``None`` for anything else: a tensor that is not a plain meta tensor (a FakeTensor of the
 symbolic pass, a CPU tensor, a subclass), a layout or dtype off the common path, an
 argument torch would refuse. On ``None`` torch's own kernel runs, so an edge case costs
-time, never a wrong shape or a different error message. The operator counter
-(:class:`archscope.tracer.counting.OpCounter`) asks :func:`run` before running an operator.
+time, never a wrong shape or a different error message.
 
 tests/test_shape_rules.py checks every rule against torch's kernel (shape, every stride,
-dtype, aliasing) on the arguments it takes and the ones it must decline, and whole traces
-of the zoo and the user corpus with the rules and without.
+dtype, aliasing) on the arguments it takes and the ones it must decline, and every
+operator a rule answers while the zoo and the user corpus are built and traced (eval,
+train, a training step); tests/test_shape_rules_real.py the same on the acceptance run's
+torchvision, timm and transformers models.
 """
 
 from __future__ import annotations
