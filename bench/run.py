@@ -442,11 +442,12 @@ def main() -> None:
                 results.append(run("commands", name, argv, args.repeat, args.timeout))
     info = {"machine": machine(), "versions": versions(), "repeat": args.repeat, "timeout": args.timeout,
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    args.out.with_suffix(".json").write_text(json.dumps(
+    md, js = (args.out.with_name(f"{args.out.name}.{ext}") for ext in ("md", "json"))  # a dot in OUT stays
+    js.write_text(json.dumps(
         {**info, "results": [asdict(r) | {"median_s": r.median_s, "peak_mib_max": r.peak} for r in results]},
         indent=1) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(results, info))
-    print(f"wrote {args.out.with_suffix('.md')} and {args.out.with_suffix('.json')}")
+    md.write_text(markdown(results, info))
+    print(f"wrote {md} and {js}")
 
 
 if __name__ == "__main__":
