@@ -22,7 +22,8 @@ import sys
 import time
 
 CHILD = r"""
-import json, sys, time
+import gc, json, sys, time
+gc.disable()  # as the command line's main() does before anything else (archscope/cli/main.py)
 marks = {}
 t = time.perf_counter()
 import torch
