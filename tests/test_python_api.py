@@ -373,3 +373,21 @@ def test_graph_is_forwarded_to_the_api(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(archscope.api, "graph", lambda *a, **kw: calls.append((a, kw)) or "diagram", raising=False)
     assert archscope.graph("resnet18", (3, 64, 64), depth=2, expand=True) == "diagram"
     assert calls == [(("resnet18", (3, 64, 64)), {"depth": 2, "expand": True})]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_trace_leaves_the_garbage_collector_as_it_found_it(enabled: bool) -> None:
+    """The tracer pauses automatic collection for the pass (tracer/hooks.py) and restores it,
+    whether the pass succeeds or the model breaks."""
+    import gc
+
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        archscope.trace("resnet18", analytic=False)
+        assert gc.isenabled() is enabled
+        with pytest.raises(archscope.errors.ShapeError):
+            archscope.trace(nn.Linear(4, 2), input_size=(5,))
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()

@@ -223,12 +223,12 @@ def _collector_paused() -> Iterator[None]:
     """The garbage collector paused for the pass, as ``timeit`` pauses it, and restored after:
     a collection of the oldest generation would walk every object torch made (tens of
     milliseconds each), and the pass makes little garbage. Collections resume afterwards."""
-    paused = gc.isenabled()
+    enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        if paused:
+        if enabled:
             gc.enable()
 
 
