@@ -336,17 +336,20 @@ def _mean(self: Any, dim: Any, keepdim: bool = False, *, dtype: Any = None) -> T
     return _empty(shape, self.dtype)
 
 
+def _along(self: Any, dim: int) -> Tensor | None:
+    """The output of softmax along ``dim``: the input's shape, laid out contiguously."""
+    ok = _rewritten(self) and self.dim() and _in_range((dim,), self.dim())
+    return _empty(self.shape, self.dtype) if ok else None
+
+
 @_rule(aten._softmax.default, aten._log_softmax.default)
 def _softmax(self: Any, dim: int, half_to_float: bool) -> Tensor | None:
-    ok = _rewritten(self) and not half_to_float and self.dim() and _in_range((dim,), self.dim())
-    return _empty(self.shape, self.dtype) if ok else None
+    return None if half_to_float else _along(self, dim)
 
 
 @_rule(aten._safe_softmax.default)
 def _safe_softmax(self: Any, dim: int, dtype: Any = None) -> Tensor | None:
-    if not _rewritten(self) or dtype not in (None, self.dtype) or not self.dim() or not _in_range((dim,), self.dim()):
-        return None
-    return _empty(self.shape, self.dtype)
+    return _along(self, dim) if dtype in (None, self.dtype) else None
 
 
 @_rule(aten.native_batch_norm.default)

@@ -57,11 +57,12 @@ class Target:
         from archscope import dynamo
 
         dynamo.skip_import()  # before any torch work on the model: its init on meta (normal_) and its trace
+        device = torch.device(device)
         if self.instance is not None:
-            return _copy_to(self.instance, torch.device(device))
+            return _copy_to(self.instance, device)
         from archscope.shape_rules import Building
 
-        with torch.device(device), Building() if torch.device(device).type == "meta" else nullcontext():
+        with device, Building() if device.type == "meta" else nullcontext():
             if self.spec is not None:
                 from archscope.builder.from_spec import build_spec
 
