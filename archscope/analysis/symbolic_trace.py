@@ -161,20 +161,24 @@ def _symbolic_pass(module: nn.Module, inputs: Inputs, batch: int, name: str, tra
     mode = FakeTensorMode(shape_env=env, allow_non_fake_inputs=True)
     hint = max(batch, 2)
     fed, symbols = _fed(inputs, hint, mode, module, scale)
-    with _watching(module, env, set(symbols), deadline, progress) as fixed, mode, enable_python_dispatcher():
+    start = time.monotonic()
+    with _alarm(deadline, start) as rang, _watching(module, env, set(symbols), deadline, start, progress) as fixed, \
+            mode, enable_python_dispatcher():
         try:
             traced = trace_module(module, inputs, batch=hint, name=name, train=train,
                                   dtype=getattr(torch, dtype), convention=convention, feed=fed)
         except USER_CODE_ERRORS as exc:  # noqa: BLE001 (torch's own refusal, e.g. a symbolic size it cannot handle)
-            late = _out_of_time(exc)
+            # the timer's exception, unless torch caught it on the way and failed differently after
+            late = _out_of_time(exc) or (rang[0] if rang else None)
             layer = exc.layer if isinstance(exc, ShapeError) else None
             if late is not None:
-                raise SymbolicError(f"the pass with symbolic sizes was stopped after {late} s, at {place(layer)}: "
-                                    "torch's simplification of its formulas takes too long on this model") from exc
+                raise _stopped(late, place(layer)) from exc
             if isinstance(exc, ShapeError):
                 raise SymbolicError(_named(_refusal(exc), symbols)) from exc
             raise SymbolicError(_named(f"{name} cannot be traced with symbolic sizes: {type(exc).__name__}: "
                                        f"{' '.join(str(exc).split())[:300]}", symbols)) from exc
+    if rang:  # torch caught the timer's exception and went on: what it computed after that is not trusted
+        raise _stopped(rang[0], "the end of the pass")
     at = {n: _hint(env, s) for s, n in sorted(symbols.items(), key=lambda sn: Floor(sn[1]).key)}
     data = _data_dependent(traced.layers, symbols)  # named in symbols too, after the axes
     # a formula torch writes in no form of archscope's is tried again with what the model requires put in
@@ -311,14 +315,14 @@ class _Fixing:
 
 
 @contextmanager
-def _watching(module: nn.Module, env: Any, symbols: set[Any], deadline: float = math.inf,
+def _watching(module: nn.Module, env: Any, symbols: set[Any], deadline: float = math.inf, start: float = 0.0,
               progress: Callable[[int], None] | None = None) -> Iterator[list[_Fixing]]:
     """What the model's forward requires of the symbols, each with the module running when
     torch recorded it: a symbol it replaced (fixed to a size or made another), an equality
     it guards on (a module hook on every call checks what is new since the last one; the
     inequalities torch guards on are the valid sizes, :mod:`archscope.analysis.probe`'s).
-    The same hook stops the pass after ``deadline`` (``time.monotonic()``) and counts calls
-    for ``progress``."""
+    The same hook stops the pass after ``deadline`` (``time.monotonic()``; the seconds
+    since ``start`` are its message) and counts calls for ``progress``."""
     import sympy
     from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 
@@ -340,7 +344,6 @@ def _watching(module: nn.Module, env: Any, symbols: set[Any], deadline: float = 
                 found.append(_Fixing(expr.lhs, expr.rhs, stack[-1], _user_line(getattr(guard, "sloc", None))))
         guards[0] = len(env.guards)
 
-    start = time.monotonic()
     calls = [0]
 
     def pre(m: Any, args: Any) -> None:
@@ -360,28 +363,31 @@ def _watching(module: nn.Module, env: Any, symbols: set[Any], deadline: float = 
 
     handles = [register_module_forward_pre_hook(pre), register_module_forward_hook(post)]
     try:
-        with _alarm(deadline, start):
-            yield found
+        yield found
     finally:
         for h in handles:
             h.remove()
 
 
 @contextmanager
-def _alarm(deadline: float, start: float) -> Iterator[None]:
+def _alarm(deadline: float, start: float) -> Iterator[list[str]]:
     """Stop the pass at ``deadline`` even inside one operator (torch's simplifier can spend
     minutes in a single reshape): a timer signal where there is one, on the main thread;
-    elsewhere the module hooks' check is all there is."""
+    elsewhere the module hooks' check is all there is. Yields the seconds it rang at (empty
+    until it does): torch's own code may catch the exception it raises (sympy's does) and
+    go on, or fail otherwise, and the pass must still be reported as stopped."""
     import signal
     import threading
 
+    rang: list[str] = []
     if deadline == math.inf or not hasattr(signal, "setitimer") or threading.current_thread() is not \
             threading.main_thread():
-        yield
+        yield rang
         return
 
     def ring(signum: int, frame: Any) -> None:
-        raise _OutOfTimeError(f"{time.monotonic() - start:.0f}")
+        rang.append(f"{time.monotonic() - start:.0f}")
+        raise _OutOfTimeError(rang[-1])
 
     import logging
 
@@ -391,11 +397,16 @@ def _alarm(deadline: float, start: float) -> Iterator[None]:
     signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 0.001))
     torch_log.setLevel(logging.ERROR)
     try:
-        yield
+        yield rang
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
         torch_log.setLevel(level)
+
+
+def _stopped(late: str, where: str) -> SymbolicError:
+    return SymbolicError(f"the pass with symbolic sizes was stopped after {late} s, at {where}: "
+                         "torch's simplification of its formulas takes too long on this model")
 
 
 def _out_of_time(exc: BaseException) -> str | None:
