@@ -1,3 +1,3 @@
-from archscope.cli.main import main
+from archscope.cli.main import run
 
-main()
+run()

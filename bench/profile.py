@@ -22,7 +22,7 @@ import sys
 import time
 
 CHILD = r"""
-import gc, json, sys, time
+import atexit, gc, json, sys, time
 gc.disable()  # as the command line's main() does before anything else (archscope/cli/main.py)
 marks = {}
 t = time.perf_counter()
@@ -48,13 +48,13 @@ timed(load.Target, "module", "build the model (on meta)")
 timed(hooks, "trace_module", "forward pass (hooks, dispatch, meta kernels)")
 timed(output, "emit", "render and write")
 sys.argv[0] = "archscope"
-try:
-    cli.main()  # the command's own entry point, exit included
-except SystemExit as exc:
-    assert not exc.code, exc.code
-finally:
+
+@atexit.register  # cli.run() runs these before it ends the process, with the exit code
+def report():
     sys.stderr.write("\nPHASES " + json.dumps(marks) + "\n")
     sys.stderr.write("SYMPY " + json.dumps("sympy" in sys.modules) + "\n")
+
+cli.run()  # the program's own entry point, its end included
 """
 
 

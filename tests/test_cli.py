@@ -152,6 +152,39 @@ def test_a_failing_run_leaves_no_half_written_output(tmp_path: Path) -> None:
     assert code == 1 and not path.exists() and list(tmp_path.iterdir()) == []
 
 
+# what `archscope summary` must not import: the other commands' modules, and what costs a
+# tenth of a second or more while serving no summary (pydantic: typer 0.29's option parsing)
+NOT_FOR_SUMMARY = ("archscope.cli.check", "archscope.cli.diff", "archscope.cli.sizes", "archscope.snapshot.report",
+                   "archscope.analysis.diff", "archscope.analysis.probe", "pydantic", "sympy", "torch._dynamo")
+PROGRAM = ("import atexit, sys\n"
+           "from archscope.cli.main import run\n"
+           "watched = set(sys.argv[1].split(','))\n"
+           "atexit.register(lambda: print(sorted(watched & set(sys.modules))))\n"
+           "sys.argv = ['archscope', *sys.argv[2:]]\n"
+           "run()\n")
+
+
+def test_the_program_loads_only_its_command_and_ends_with_its_exit_code(tmp_path: Path) -> None:
+    """``run()``, the console script's entry point, ends the process itself (no interpreter
+    teardown): its output is complete, atexit functions have run (this one prints what was
+    imported), the exit code is the command's, and only the named command was loaded."""
+    out = tmp_path / "r.json"
+
+    def program(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", PROGRAM, ",".join(NOT_FOR_SUMMARY), *args],
+                              capture_output=True, text=True, cwd=ROOT)
+
+    done = program("summary", "resnet50", "--traced", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert json.loads(out.read_text())["totals"]["params"] == 25_557_032
+    done = program("summary", "resnet50", "--input", "3x0x0")
+    assert done.returncode == 2 and "archscope: error:" in done.stderr and done.stdout.strip() == "[]"
+    done = program("sizes", "resnet50")  # the check sees what it watches: this command loads its own
+    assert done.returncode == 0 and "smallest input" in done.stdout
+    assert "'archscope.cli.sizes'" in done.stdout and "'archscope.cli.check'" not in done.stdout
+
+
 def test_list_shows_the_zoo_without_importing_torch() -> None:
     code, out, _ = run("list", "resnet*")
     assert code == 0 and "resnet50" in out and "25,557,032" in out and "1512.03385" in out
