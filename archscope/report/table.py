@@ -176,11 +176,12 @@ class _Drawn:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         compact, columns = self.layout.compact, self.layout.columns
         widths = [c.width(compact) for c in columns]
+        spans = [w + 2 for w in widths]  # with their padding
         box = HEAVY_HEAD.substitute(options, safe=console.safe_box)
         border, new_line = Style.null(), Segment.line()
         yield Segment(self.title + " " * max(self.layout.width - cell_len(self.title), 0))
         yield new_line
-        yield Segment(box.get_top([w + 2 for w in widths]), border)
+        yield Segment(box.get_top(spans), border)
         yield new_line
         header = console.get_style("table.header")
         heads = [Text(c.head).wrap(console, w, justify=c.justify) for c, w in zip(columns, widths, strict=True)]
@@ -193,7 +194,7 @@ class _Drawn:
                 yield from _cell(console, text, width, column.justify, header)
                 yield Segment(box.head_vertical if i < len(columns) - 1 else box.head_right, border)
             yield new_line
-        yield Segment(box.get_row([w + 2 for w in widths], "head"), border)
+        yield Segment(box.get_row(spans, "head"), border)
         yield new_line
         styles = [console.get_style(c.style or "") for c in columns]
         for i, row_style in enumerate(self.row_styles):
@@ -204,7 +205,7 @@ class _Drawn:
                 yield from _cell(console, cells[i], width, column.justify, styles[j] + row)
                 yield Segment(box.mid_vertical if j < len(columns) - 1 else box.mid_right, border)
             yield new_line
-        yield Segment(box.get_bottom([w + 2 for w in widths]), border)
+        yield Segment(box.get_bottom(spans), border)
         yield new_line
 
 
