@@ -121,8 +121,7 @@ def _as_rich_draws_it(table: SummaryTable, layout: object) -> object:
         else:
             drawn.add_column(column.head, justify=column.justify, style=column.style)
     for i, style in enumerate(table.row_styles):
-        cells = [(c.compact if layout.compact and c.compact is not None else c.cells)[i]  # type: ignore[attr-defined]
-                 for c in layout.columns]  # type: ignore[attr-defined]
+        cells = [c.shown(layout.compact)[i] for c in layout.columns]  # type: ignore[attr-defined]
         drawn.add_row(*[c if isinstance(c, Text) else Text(c) for c in cells], style=style)
     return drawn
 

@@ -44,13 +44,16 @@ class _Column:
     def __post_init__(self) -> None:
         self._widths: dict[bool, int] = {}
 
+    def shown(self, compact: bool) -> Sequence[Text | str]:
+        """The cells as drawn: their short form in a compact table, where there is one."""
+        return self.compact if compact and self.compact is not None else self.cells
+
     def width(self, compact: bool) -> int:
         """The cells' widest, and the header's: on one line, or (compact) its longest word."""
         if compact not in self._widths:
             head = max(map(cell_len, self.head.split())) if compact else cell_len(self.head)
-            cells = self.compact if compact and self.compact is not None else self.cells
             self._widths[compact] = max([head, *(cell_len(c) if isinstance(c, str) else c.cell_len
-                                                 for c in cells)])
+                                                 for c in self.shown(compact))])
         return self._widths[compact]
 
 
@@ -167,8 +170,8 @@ class _Drawn:
     narrowed, with failed checks and the analyses' and training's columns), except that a
     title wider than the table is not folded: every column's width is known here and no
     cell is ever wrapped, so each body line is one pass over its cells, where ``Table``
-    measures, wraps and pads every cell through the whole renderer, 0.12 s of a summary of
-    ResNet-50 and 0.27 s of Inception v3's, ten times what this takes."""
+    measures, wraps and pads every cell through the whole renderer, 0.13 s of a summary of
+    ResNet-50 and 0.30 s of Inception v3's, ten times what this takes."""
 
     def __init__(self, title: str, layout: _Layout, row_styles: Sequence[str | None]) -> None:
         self.title, self.layout, self.row_styles = title, layout, row_styles
@@ -187,26 +190,30 @@ class _Drawn:
         heads = [Text(c.head).wrap(console, w, justify=c.justify) for c, w in zip(columns, widths, strict=True)]
         height = max(len(lines) for lines in heads)
         for line in range(height):
-            yield Segment(box.head_left, border)
-            for i, (column, lines, width) in enumerate(zip(columns, heads, widths, strict=True)):
-                at = line - (height - len(lines))  # headers sit at the bottom of their row
-                text = lines[at] if at >= 0 else Text(" " * width)
-                yield from _cell(console, text, width, column.justify, header)
-                yield Segment(box.head_vertical if i < len(columns) - 1 else box.head_right, border)
-            yield new_line
+            texts = [lines[at] if (at := line - (height - len(lines))) >= 0 else Text(" " * w)  # at the bottom
+                     for lines, w in zip(heads, widths, strict=True)]
+            cells = [_cell(console, t, w, c.justify, header) for t, w, c in zip(texts, widths, columns, strict=True)]
+            yield from _line(cells, box.head_left, box.head_vertical, box.head_right, border)
         yield Segment(box.get_row(spans, "head"), border)
         yield new_line
         styles = [console.get_style(c.style or "") for c in columns]
+        shown = [c.shown(compact) for c in columns]
         for i, row_style in enumerate(self.row_styles):
             row = console.get_style(row_style) if row_style else Style.null()
-            yield Segment(box.mid_left, border)
-            for j, (column, width) in enumerate(zip(columns, widths, strict=True)):
-                cells = column.compact if compact and column.compact is not None else column.cells
-                yield from _cell(console, cells[i], width, column.justify, styles[j] + row)
-                yield Segment(box.mid_vertical if j < len(columns) - 1 else box.mid_right, border)
-            yield new_line
+            yield from _line([_cell(console, cells[i], w, c.justify, style + row)
+                              for cells, w, c, style in zip(shown, widths, columns, styles, strict=True)],
+                             box.mid_left, box.mid_vertical, box.mid_right, border)
         yield Segment(box.get_bottom(spans), border)
         yield new_line
+
+
+def _line(cells: Sequence[Iterator[Segment]], left: str, between: str, right: str, border: Style) -> Iterator[Segment]:
+    """One line of the table: its cells between the box's edges and dividers."""
+    yield Segment(left, border)
+    for i, cell in enumerate(cells):
+        yield from cell
+        yield Segment(between if i < len(cells) - 1 else right, border)
+    yield Segment.line()
 
 
 def narrow_notes(width: int, dropped: Sequence[str], needs: int) -> list[str]:
