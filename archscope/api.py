@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from archscope.builder.load import Target, resolve
+from archscope.collector import collector_paused
 from archscope.errors import ArchscopeError, ExpectationError, ModelLoadError, ShapeError, UsageError, echo
 from archscope.spec.inputs import FLOAT_DTYPES, Inputs, from_sizes, single_input
 from archscope.spec.layout import layout
@@ -34,6 +35,7 @@ if TYPE_CHECKING:  # torch is imported only when a model is built or run: zoo su
     from archscope.analysis.symbolic_trace import TracedSymbolic
 
 
+@collector_paused()
 def build(name: str, device: str = "cpu") -> nn.Module:
     if not isinstance(name, (str, os.PathLike)):
         raise TypeError(f"build() takes a zoo name or a spec file, not a {type(name).__name__}")
@@ -124,6 +126,7 @@ DTYPES = FLOAT_DTYPES  # the parameters' types; inputs may also be integer, bool
 CONVENTIONS = conventions.CONVENTIONS  # the registry itself (no torch): register_convention adds to it
 
 
+@collector_paused()
 def trace(target: str | nn.Module, input_size: Any = None, batch: int = 1, device: str | None = None,
           train: bool = False, convention: str = "torchvision", dtype: str = "float32",
           analytic: bool = True, *, input_data: Any = None, dtypes: Any = None, batch_dim: int | None = 0,
@@ -171,6 +174,7 @@ if TYPE_CHECKING:
     from archscope.report.diagram import Diagram
 
 
+@collector_paused()
 def graph(target: str | nn.Module, input_size: Any = None, batch: int = 1, device: str | None = None, *,
           depth: int | str | None = "auto", expand: bool = False, rankdir: str = "TB", legend: bool = True,
           size: Any = None, dpi: float | None = None, input_data: Any = None, dtypes: Any = None,
@@ -220,6 +224,7 @@ def graph(target: str | nn.Module, input_size: Any = None, batch: int = 1, devic
                    full_depth=drawing.full_depth, nodes=drawing.nodes, modules=drawing.modules, dpi=dpi)
 
 
+@collector_paused()
 def receptive_fields(target: str | nn.Module, input_size: Any = None, batch: int = 1, device: str | None = None,
                      train: bool = False, *, input_data: Any = None, dtypes: Any = None, batch_dim: int | None = 0,
                      inputs_from: str | None = None) -> dict[str, Field | None]:
@@ -246,6 +251,7 @@ def receptive_fields(target: str | nn.Module, input_size: Any = None, batch: int
     return recorder.by_module
 
 
+@collector_paused()
 def sizes(target: str | nn.Module, input_size: Any = None, train: bool = False, *,
           progress: Callable[[int], None] | None = None) -> SizeReport | ProbedSizes:
     """Which input sizes a model takes, its smallest and the layer that limits it. A zoo
@@ -273,6 +279,7 @@ def sizes(target: str | nn.Module, input_size: Any = None, train: bool = False, 
 SYMBOLIC_TIME_LIMIT = 120.0
 
 
+@collector_paused()
 def symbolic_shapes(target: str | nn.Module, input_size: Any = None, batch: int = 1, train: bool = False, *,
                     convention: str = "torchvision", dtype: str = "float32", input_data: Any = None,
                     dtypes: Any = None, batch_dim: int | None = 0, inputs_from: str | None = None,
@@ -496,6 +503,7 @@ def _device(device: str) -> torch.device:
     return dev
 
 
+@collector_paused()
 def summary(target: str | nn.Module, input_size: Any = None, batch: int = 1, device: str | None = None,
             train: bool = False, convention: str = "torchvision", dtype: str = "float32", analytic: bool = True,
             *, input_data: Any = None, dtypes: Any = None, batch_dim: int | None = 0,

@@ -377,15 +377,29 @@ def test_graph_is_forwarded_to_the_api(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("enabled", [True, False])
 def test_a_trace_leaves_the_garbage_collector_as_it_found_it(enabled: bool) -> None:
-    """The tracer pauses automatic collection for the pass (tracer/hooks.py) and restores it,
-    whether the pass succeeds or the model breaks."""
+    """The library's entry points pause automatic collection while they build and run the
+    model (archscope/collector.py) and restore it, whether the pass succeeds or the model
+    breaks."""
     import gc
+
+    seen: list[bool] = []
+
+    class Watched(nn.Linear):
+        def __init__(self) -> None:
+            seen.append(gc.isenabled())  # while the model is built
+            super().__init__(4, 2)
+
+        def forward(self, x: Any) -> Any:
+            seen.append(gc.isenabled())  # while it runs
+            return super().forward(x)
 
     was = gc.isenabled()
     try:
         (gc.enable if enabled else gc.disable)()
         archscope.trace("resnet18", analytic=False)
         assert gc.isenabled() is enabled
+        archscope.trace(Watched, input_size=(4,))
+        assert seen == [False, False] and gc.isenabled() is enabled
         with pytest.raises(archscope.errors.ShapeError):
             archscope.trace(nn.Linear(4, 2), input_size=(5,))
         assert gc.isenabled() is enabled

@@ -8,7 +8,6 @@ runs under ``torch.no_grad()``.
 
 from __future__ import annotations
 
-import gc
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
@@ -182,7 +181,7 @@ def trace_module(model: nn.Module, inputs: Inputs, *, batch: int = 1, name: str 
     step = recorder.step = StepTracker(model, recorder, training) if training is not None else None
     train = train or step is not None
     counter = OpCounter(rules, recorder.charge, recorder.running_module, step.operator if step else None)
-    with hooked(model, recorder, train, grad=step is not None), _collector_paused():
+    with hooked(model, recorder, train, grad=step is not None):
         try:
             with counter, step.forward() if step else nullcontext():
                 if step is not None:
@@ -216,20 +215,6 @@ def trace_module(model: nn.Module, inputs: Inputs, *, batch: int = 1, name: str 
     _attribute_params(model, trace)
     check_expectations(trace, expectations or {})
     return trace
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The garbage collector paused for the pass, as ``timeit`` pauses it, and restored after:
-    a collection of the oldest generation would walk every object torch made (tens of
-    milliseconds each), and the pass makes little garbage. Collections resume afterwards."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def with_uncalled_containers(model: nn.Module, records: list[LayerRecord]) -> list[LayerRecord]:
