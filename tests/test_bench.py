@@ -26,10 +26,12 @@ def test_the_goal_table_divides_by_the_floor_the_peers_and_the_first_call(bench)
     case = "resnet50 224×224 batch 1"
     results = [row(case, "import torch", [1.0], [200.0]), row(case, bench.META_FLOOR, [1.25], [230.0]),
                row(case, "archscope --traced", [1.4], [250.0]), row(case, bench.FIRST, [1.3], [240.0]),
-               row(case, bench.TWICE, [1.45], [240.0]), row(case, "torchinfo (meta)", [2.0], [260.0]),
+               row(case, bench.TWICE, [1.25], [240.0], inner_s=[0.19, 0.12, 0.15]),  # timed in the process
+               row(case, "torchinfo (meta)", [2.0], [260.0]),
                row(case, "FlopCounterMode (meta)", status="failed (exit 1: x)"),
                row("densenet201 224×224 batch 1", "import torch", [1.0]),
                row("densenet201 224×224 batch 1", "archscope --traced", [2.0], [280.0]),
+               row("densenet201 224×224 batch 1", bench.TWICE, [2.5], inner_s=[0.3]),
                row("commands", "graph densenet201 --expand (svg)", [3.3]),
                row("commands", "dot -Tsvg alone (densenet201 --expand)", [0.2])]
     judged = {(goal, c): (measured, verdict) for goal, c, measured, verdict in bench.goals(results)}
@@ -37,7 +39,11 @@ def test_the_goal_table_divides_by_the_floor_the_peers_and_the_first_call(bench)
     assert judged["traced summary ≤ 1.15× the meta floor (import torch, sympy)", case] == ("1.12×", "met")
     assert judged["traced summary ≤ 0.8× torchinfo (meta)", case] == ("0.70×", "met")
     assert judged["first archscope.trace() ≤ 1.2× the import floor", case] == ("1.30×", "not met")
-    assert judged["second trace() in the same process ≤ 0.2 s", case] == ("0.15 s", "met")
+    # the median of what the process timed, not the difference of two wall times (1.25 - 1.3 < 0)
+    assert judged["second trace() in the same process ≤ 0.2 s (resnet50)", case] == ("0.15 s", "met")
+    # the goal is resnet50's: another model's second call is shown beside it, not judged
+    assert judged["second trace() in the same process ≤ 0.2 s (resnet50)", "densenet201 224×224 batch 1"] == (
+        "0.30 s", "shown")
     assert judged["peak memory ≤ torchinfo (meta)", case] == ("250 / 260 MiB = 0.96", "met")
     assert judged["graph --expand ≤ 1.5× (dot alone + traced summary)", "densenet201"] == (
         "3.30 s / (0.20 + 2.00) s = 1.50×", "met")
