@@ -419,7 +419,10 @@ def as_installed() -> None:
     import compileall
 
     compileall.compile_dir(str(HERE.parent / "archscope"), quiet=1)
-    compileall.compile_file(str(HERE.parent / "tests" / "user_corpus.py"), quiet=1)  # the token case's model
+    for case in USER_CASES:  # a model in a file (the token case's), which every contender imports
+        where = case.target.rpartition(":")[0]
+        if where.endswith(".py"):
+            compileall.compile_file(str(HERE.parent / where), quiet=1)
 
 
 def main() -> None:
