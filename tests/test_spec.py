@@ -262,8 +262,8 @@ def test_a_join_of_unequal_branches_names_the_branches() -> None:
 
 
 def test_every_leaf_type_is_built_as_the_module_type_the_computed_trace_reports() -> None:
-    pytest.importorskip("torch")
-    from archscope.builder.from_spec import LEAF_BUILDERS
+    torch = pytest.importorskip("torch")
+    from archscope.builder.from_spec import LEAF_BUILDERS, make
     from archscope.spec.nodes import ACTIVATIONS, NODE_TYPES, Dropout, Identity, StochasticDepth
 
     leaves = [Conv(out=4, kernel=1), Norm(), Pool(kernel=2), Pool(mode="avg", kernel=2), AdaptivePool(),
@@ -272,5 +272,9 @@ def test_every_leaf_type_is_built_as_the_module_type_the_computed_trace_reports(
     assert {type(n) for n in leaves} == {c for c in NODE_TYPES.values() if not c.CONTAINER} == set(LEAF_BUILDERS)
     for node in leaves:
         shape = (4, 6, 6) if not isinstance(node, Linear) else (7,)
-        assert type(LEAF_BUILDERS[type(node)](node, shape)).__name__ == node.module_type(len(shape)), node
-    assert type(LEAF_BUILDERS[Norm](Norm(), (4,))).__name__ == Norm().module_type(1) == "BatchNorm1d"
+        for device in (torch.device("meta"), torch.device("cpu")):
+            built = make(LEAF_BUILDERS[type(node)](node, shape), device)
+            assert type(built).__name__ == node.module_type(len(shape)), node
+            assert all(t.device == device for t in (*built.parameters(), *built.buffers())), (node, device)
+    assert make(LEAF_BUILDERS[Norm](Norm(), (4,)), torch.device("meta")).__class__.__name__ == "BatchNorm1d"
+    assert Norm().module_type(1) == "BatchNorm1d"

@@ -71,6 +71,28 @@ def test_state_dict_keys_and_shapes_equal_torchvision(name: str) -> None:
     assert [k for k in ours if k.split(".")[0] not in aux] == [k for k in fixture if k.split(".")[0] not in aux]
 
 
+@pytest.mark.parametrize("name", ["resnet18", "inception_v3", "densenet121", "efficientnet_b0"])
+def test_a_build_on_meta_is_the_cpu_build_without_its_data_or_initialisation(name: str) -> None:
+    """On meta the layers are made without ``reset_parameters()`` (builder/from_spec.py's
+    ``make``): the same modules, tensors, dtypes and flags as on the CPU, where they are
+    initialised as torch's constructors do."""
+    meta, cpu = resolve(name).module("meta"), resolve(name).module("cpu")
+    assert repr(meta) == repr(cpu)
+
+    def tensors(m: torch.nn.Module) -> list[tuple[str, tuple[int, ...], torch.dtype, bool, bool]]:
+        return [(k, tuple(t.shape), t.dtype, t.requires_grad, isinstance(t, torch.nn.Parameter))
+                for k, t in [*m.named_parameters(), *m.named_buffers()]]
+
+    assert tensors(meta) == tensors(cpu)
+    assert all(t.is_meta for t in [*meta.parameters(), *meta.buffers()])
+    assert all("reset_parameters" not in vars(m) for m in meta.modules())  # the skip was this build's only
+    convs = [m for m in cpu.modules() if isinstance(m, torch.nn.Conv2d)]
+    norms = [m for m in cpu.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert all(c.weight.abs().sum() > 0 for c in convs)  # kaiming-uniform, not left empty
+    assert all(bool((n.weight == 1).all() and (n.running_var == 1).all() and (n.running_mean == 0).all())
+               for n in norms)
+
+
 @pytest.mark.parametrize("name", WITH_REFERENCE)
 def test_module_outputs_equal_torchvision(name: str) -> None:
     """Every module torchvision also has produces the same shape at the reference input."""
@@ -157,8 +179,7 @@ def test_a_wrong_expectation_is_reported_as_a_mismatch() -> None:
     wrong = replace(spec, layers=tuple(layers))
     from archscope.builder import build_spec
 
-    with torch.device("meta"):
-        module = build_spec(wrong)
+    module = build_spec(wrong, device="meta")
     trace = trace_module(module, single_input(wrong.input), expectations=layout(wrong).expectations(),
                          reference_input=wrong.input)
     assert [(n, c.actual) for n, c in trace.mismatches] == [("layer2", (1, 128, 28, 28))]

@@ -60,17 +60,17 @@ class Target:
         device = torch.device(device)
         if self.instance is not None:
             return _copy_to(self.instance, device)
+        if self.spec is not None:
+            from archscope.builder.from_spec import build_spec
+
+            try:
+                return build_spec(self.spec, device=device)
+            except (RuntimeError, MemoryError, OverflowError) as exc:  # too large to allocate, on the CPU
+                raise ModelLoadError(f"cannot build {self.name} on {device}: {one_line(exc, 200)}") from None
         from archscope.shape_rules import Building
 
+        assert self.factory is not None
         with device, Building() if device.type == "meta" else nullcontext():
-            if self.spec is not None:
-                from archscope.builder.from_spec import build_spec
-
-                try:
-                    return build_spec(self.spec)
-                except (RuntimeError, MemoryError, OverflowError) as exc:  # too large to allocate, on the CPU
-                    raise ModelLoadError(f"cannot build {self.name} on {device}: {one_line(exc, 200)}") from None
-            assert self.factory is not None
             module = _call_factory(self.factory, self.text)
         # NOTE: a tensor made by a legacy constructor (torch.Tensor(n), transformers' Wav2Vec2
         # masked_spec_embed) ignores the device context and lands on the CPU; moving the whole
