@@ -16,10 +16,7 @@ from archscope.builder.load import Target, resolve
 from archscope.collector import collector_paused
 from archscope.errors import ArchscopeError, ExpectationError, ModelLoadError, ShapeError, UsageError, echo
 from archscope.spec.inputs import FLOAT_DTYPES, Inputs, from_sizes, single_input
-from archscope.spec.layout import layout
-from archscope.spec.nodes import Model
 from archscope.tracer import conventions
-from archscope.tracer.analytic import analytic_trace
 from archscope.tracer.records import Trace
 from archscope.tracer.training import Training
 
@@ -33,6 +30,7 @@ if TYPE_CHECKING:  # torch is imported only when a model is built or run: zoo su
     from archscope.analysis.sizes import SizeReport
     from archscope.analysis.symbolic import SymbolicModel
     from archscope.analysis.symbolic_trace import TracedSymbolic
+    from archscope.spec.nodes import Model
 
 
 @collector_paused()
@@ -337,6 +335,8 @@ def _trace(resolved: Target, sources: dict[str, Any], batch: int, device: str | 
     if resolved.spec is not None:
         inputs, batch = inputs_for(resolved, **sources, batch=batch)
         if analytic and device in (None, "meta") and not train and convention == "torchvision":
+            from archscope.tracer.analytic import analytic_trace  # a spec's trace computed without torch
+
             computed = analytic_trace(resolved.spec, inputs, batch=batch, name=resolved.name, dtype=dtype)
             if computed is not None:
                 return computed
@@ -434,7 +434,11 @@ def _traced(resolved: Target, sources: dict[str, Any], batch: int, device: torch
     if dtype != "float32":
         module = module.to(getattr(torch, dtype))
     inputs, batch = inputs_for(resolved, **sources, batch=batch, module=module if resolved.spec is None else None)
-    expectations = layout(resolved.spec).expectations() if resolved.spec is not None else {}
+    expectations = {}
+    if resolved.spec is not None:
+        from archscope.spec.sites import layout
+
+        expectations = layout(resolved.spec).expectations()
     return trace_module(module, inputs, batch=batch, name=resolved.name, expectations=expectations,
                         reference_input=resolved.reference_input, train=train, dtype=getattr(torch, dtype),
                         convention=convention, training=training)

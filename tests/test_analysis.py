@@ -19,7 +19,7 @@ from archscope.errors import ShapeError, SpecError
 from archscope.report.analysis import least_input_text, rf_jump, rf_size, rf_start, verdict_reason, why_not
 from archscope.spec import nodes as sn
 from archscope.spec.inputs import fmt_shape, single_input
-from archscope.spec.layout import layout
+from archscope.spec.sites import layout
 from archscope.tracer.analytic import analytic_trace
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,7 +14,7 @@ from archscope import api, zoo
 from archscope.builder import resolve
 from archscope.report import render_json
 from archscope.spec.inputs import single_input
-from archscope.spec.layout import layout
+from archscope.spec.sites import layout
 from archscope.tracer.analytic import analytic_trace
 from archscope.tracer.conventions import CONVENTIONS
 from archscope.tracer.hooks import trace_module

@@ -278,3 +278,23 @@ def test_every_leaf_type_is_built_as_the_module_type_the_computed_trace_reports(
             assert all(t.device == device for t in (*built.parameters(), *built.buffers())), (node, device)
     assert make(LEAF_BUILDERS[Norm](Norm(), (4,)), torch.device("meta")).__class__.__name__ == "BatchNorm1d"
     assert Norm().module_type(1) == "BatchNorm1d"
+
+
+def test_the_package_gives_every_name_of_its_submodules_on_first_use() -> None:
+    """``archscope.spec`` imports its submodules when a name is asked for (a module the user
+    brings never needs the vocabulary); each name is its submodule's own object, and
+    ``layout`` stays the function though ``archscope.spec.sites`` is imported."""
+    import archscope.spec as package
+    from archscope.spec import sites
+
+    for name in package.__all__:
+        home = package._HOME[name]
+        assert getattr(package, name) is getattr(sys.modules[f"archscope.spec.{home}"], name), name
+    assert set(package._HOME) == set(package.__all__) and set(package.__all__) <= set(dir(package))
+    assert package.layout is sites.layout and callable(package.layout)
+    with pytest.raises(AttributeError, match="no attribute 'Conv2d'"):
+        package.Conv2d  # noqa: B018
+    probe = ("import sys, archscope.spec.inputs, archscope.spec.expect; "
+             "assert 'archscope.spec.nodes' not in sys.modules; from archscope.spec import Conv; "
+             "assert 'archscope.spec.nodes' in sys.modules")
+    subprocess.run([sys.executable, "-c", probe], check=True)

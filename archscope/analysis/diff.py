@@ -199,8 +199,8 @@ def attributes(target: str, input_shape: Shape | None = None) -> dict[str, dict[
 
 
 def spec_attributes(spec: Model, input_shape: Shape | None = None) -> dict[str, dict[str, Any]]:
-    from archscope.spec.layout import layout, pair
     from archscope.spec.nodes import AdaptivePool, Conv, Linear, Pool
+    from archscope.spec.sites import layout, pair
 
     result: dict[str, dict[str, Any]] = {}
     for site in layout(spec, input_shape).sites:

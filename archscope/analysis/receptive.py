@@ -39,8 +39,8 @@ from fractions import Fraction
 
 from archscope.spec import nodes as sn
 from archscope.spec.fold import SiteFold
-from archscope.spec.layout import layout
 from archscope.spec.nodes import Window
+from archscope.spec.sites import layout
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from archscope.errors import SpecError
 from archscope.spec import nodes as sn
 from archscope.spec.fold import SiteFold
-from archscope.spec.layout import layout
+from archscope.spec.sites import layout
 
 AXES = ("H", "W")
 ORDER = ("N", "T", "H", "W", "L")  # how factors are written: N·H·W, then any other axis by name

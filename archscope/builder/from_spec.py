@@ -9,11 +9,10 @@ it on the device: directly there, and on meta without its initialisation.
 
 from __future__ import annotations
 
-import functools
 import inspect
 from collections import OrderedDict
 from collections.abc import Callable
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 import torch
@@ -33,9 +32,9 @@ from archscope.builder.modules import (
 )
 from archscope.spec import nodes as sn
 from archscope.spec.fold import Fold
-from archscope.spec.layout import Layout, Shape, layout
+from archscope.spec.sites import Layout, Shape, layout
 
-Make = functools.partial[Any]  # a module class and its arguments, the device left out (Any: partial is invariant)
+Make = partial[Any]  # a module class and its arguments, the device left out (Any: partial is invariant)
 LeafBuilder = Callable[[sn.Node, Shape], Make]
 LEAF_BUILDERS: dict[type[sn.Node], LeafBuilder] = {}
 
@@ -137,7 +136,7 @@ def _no_initialisation() -> None:
     pass
 
 
-@functools.cache
+@cache
 def _takes(cls: Callable[..., Any], parameter: str) -> bool:
     """Whether ``cls(...)`` takes ``parameter`` (asked once per class: EfficientNet-B7 builds
     218 activations)."""

@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archscope.errors import USER_CODE_ERRORS, ModelLoadError, UsageError, one_line
-from archscope.spec.nodes import Model
 
 if TYPE_CHECKING:  # torch is imported when a module is made, not to resolve a zoo name
     import torch
     from torch import nn
+
+    from archscope.spec.nodes import Model
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 

@@ -8,7 +8,7 @@ from rich.table import Table
 
 from archscope.report import units
 from archscope.spec.inputs import fmt_shape
-from archscope.spec.layout import layout
+from archscope.spec.sites import layout
 from archscope.zoo.registry import ZooEntry
 
 

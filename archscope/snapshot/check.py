@@ -156,7 +156,7 @@ def check_zoo_model(name: str) -> CheckResult:
     """Documented shapes, and published parameters and MACs where torchvision publishes them."""
     from archscope import zoo
     from archscope.api import trace
-    from archscope.spec.layout import layout
+    from archscope.spec.sites import layout
 
     entry = zoo.get(name)
     t = trace(name)

@@ -19,7 +19,7 @@ container is a module of its own; an *unnamed* container is inlined, its
 children registering in the enclosing module (torchvision's InceptionA keeps
 ``branch5x5_1`` and ``branch5x5_2`` side by side, with no module per branch).
 An unnamed leaf takes its position in the enclosing module as its name, as
-``nn.Sequential`` does. See :mod:`archscope.spec.layout`.
+``nn.Sequential`` does. See :mod:`archscope.spec.sites`.
 """
 
 from __future__ import annotations

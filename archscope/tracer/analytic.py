@@ -20,7 +20,7 @@ import math
 from archscope.errors import SpecError
 from archscope.spec import nodes as sn
 from archscope.spec.inputs import DTYPE_BYTES, Inputs
-from archscope.spec.layout import Layout, Site, layout
+from archscope.spec.sites import Layout, Site, layout
 from archscope.tracer.conventions import TORCHVISION
 from archscope.tracer.records import LayerRecord, Shape, Totals, Trace, add_inclusive_macs, check_expectations
 
