@@ -521,7 +521,7 @@ def summary(target: str | nn.Module, input_size: Any = None, batch: int = 1, dev
     returns the trace.
     A mismatched expected shape is a red row and a footer line, not an exception (the CLI
     exits 1 on one: :func:`require_expectations`)."""
-    from archscope.report import FORMATS
+    from archscope.report import renderer
     from archscope.report.columns import NONE
     from archscope.report.console import write
 
@@ -534,5 +534,5 @@ def summary(target: str | nn.Module, input_size: Any = None, batch: int = 1, dev
         from archscope.report.training import training_additions
 
         extra = training_additions(result, depth, flops)
-    write(FORMATS["table"](result, depth=depth, flops=flops, by_type=by_type, extra=extra), file)
+    write(renderer("table")(result, depth=depth, flops=flops, by_type=by_type, extra=extra), file)
     return result

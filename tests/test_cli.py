@@ -155,6 +155,8 @@ def test_a_failing_run_leaves_no_half_written_output(tmp_path: Path) -> None:
 # tenth of a second or more while serving no summary (pydantic: typer 0.29's option parsing)
 NOT_FOR_SUMMARY = ("archscope.cli.check", "archscope.cli.diff", "archscope.cli.sizes", "archscope.snapshot.report",
                    "archscope.analysis.diff", "archscope.analysis.probe", "pydantic", "sympy", "torch._dynamo")
+# what a table of a module the user brings needs neither: the spec vocabulary, the HTML page
+NOT_FOR_A_MODULE = (*NOT_FOR_SUMMARY, "archscope.spec.nodes", "archscope.spec.sites", "archscope.report.html.page")
 PROGRAM = ("import atexit, sys\n"
            "from archscope.cli.main import run\n"
            "watched = set(sys.argv[1].split(','))\n"
@@ -169,14 +171,17 @@ def test_the_program_loads_only_its_command_and_ends_with_its_exit_code(tmp_path
     imported), the exit code is the command's, and only the named command was loaded."""
     out = tmp_path / "r.json"
 
-    def program(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-c", PROGRAM, ",".join(NOT_FOR_SUMMARY), *args],
+    def program(*args: str, watched: tuple[str, ...] = NOT_FOR_SUMMARY) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", PROGRAM, ",".join(watched), *args],
                               capture_output=True, text=True, cwd=ROOT)
 
     done = program("summary", "resnet50", "--traced", "-o", str(out))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
     assert json.loads(out.read_text())["totals"]["params"] == 25_557_032
+    done = program("summary", "tests/user_corpus.py:TokenEncoder", "--input", "128:int64", watched=NOT_FOR_A_MODULE)
+    assert done.returncode == 0, done.stderr
+    assert "TokenEncoder" in done.stdout and done.stdout.strip().endswith("[]")
     done = program("summary", "resnet50", "--input", "3x0x0")
     assert done.returncode == 2 and "archscope: error:" in done.stderr and done.stdout.strip() == "[]"
     done = program("sizes", "resnet50")  # the check sees what it watches: this command loads its own

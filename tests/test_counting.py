@@ -307,6 +307,9 @@ def test_the_command_lines_choices_are_the_registries_keys() -> None:
     assert [m.value for m in summary.Convention] == list(CONVENTIONS) == ["torchvision", "fvcore", "full"]
     assert [m.value for m in summary.Dtype] == list(FLOAT_DTYPES)
     assert [m.value for m in summary.Format] == list(FORMATS)
+    from archscope.report import renderer, table
+
+    assert renderer("table") is table.render_table and all(callable(renderer(name)) for name in FORMATS)
     assert [m.value for m in diff.DiffFormat] == list(DIFF_FORMATS)
     assert [m.value for m in check.CheckFormat] == list(CHECK_FORMATS)
     assert [m.value for m in sizes.SizesFormat] == list(SIZES_FORMATS) == ["text", "json"]

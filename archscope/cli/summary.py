@@ -105,7 +105,7 @@ def summary(
     from archscope.cli.options import model_files
     from archscope.cli.output import emit, format_for
     from archscope.fileio import check_writable
-    from archscope.report import FORMATS
+    from archscope.report import renderer
     from archscope.report.columns import NONE, merged
     from archscope.snapshot.files import kind_of
 
@@ -141,7 +141,7 @@ def summary(
 
         extra = merged(extra, training_additions(result, depth, flops))
     more = {"flow": flow.graph(result)} if flow is not None else {}
-    emit(FORMATS[fmt.value](result, depth=depth, flops=flops, by_type=by_type, extra=extra, **more), output)
+    emit(renderer(fmt.value)(result, depth=depth, flops=flops, by_type=by_type, extra=extra, **more), output)
     if html:
         from archscope.report.diagram import dot_missing
 

@@ -1,34 +1,46 @@
 """Pure functions from a trace to text: rich table, JSON, CSV, Markdown, an HTML report.
 
-``FORMATS`` maps each ``--format`` name to its renderer; registering a name twice raises.
-A renderer is the only one of its format: what an analysis adds (``summary --symbolic``,
-``--receptive-field``) it takes as ``extra`` (:mod:`archscope.report.columns`).
+``FORMATS`` maps each ``--format`` name to where its renderer lives ("module:function",
+as the command line's ``COMMANDS`` do); :func:`renderer` imports it when it is used, so
+a table never imports the HTML page and ``from archscope.report import units`` imports
+no renderer at all. A renderer is the only one of its format: what an analysis adds
+(``summary --symbolic``, ``--receptive-field``) it takes as ``extra``
+(:mod:`archscope.report.columns`).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from archscope.report.html.page import render_html
-from archscope.report.machine import render_csv, render_json, render_markdown
-from archscope.report.table import render_table
+if TYPE_CHECKING:
+    from archscope.report.html.page import render_html
+    from archscope.report.machine import render_csv, render_json, render_markdown
+    from archscope.report.table import render_table
 
 Renderer = Callable[..., Any]
-FORMATS: dict[str, Renderer] = {}
+FORMATS: dict[str, str] = {
+    "table": "archscope.report.table:render_table",
+    "json": "archscope.report.machine:render_json",
+    "csv": "archscope.report.machine:render_csv",
+    "markdown": "archscope.report.machine:render_markdown",
+    "html": "archscope.report.html.page:render_html",  # also takes the dataflow (``flow=``): the report's diagram
+}
 
 
-def register_format(name: str, renderer: Renderer) -> None:
-    if name in FORMATS:
-        raise ValueError(f"output format {name!r} is registered twice")
-    FORMATS[name] = renderer
+def renderer(name: str) -> Renderer:
+    """The renderer of the format ``name`` (a key of :data:`FORMATS`)."""
+    module, _, function = FORMATS[name].partition(":")
+    found: Renderer = getattr(importlib.import_module(module), function)
+    return found
 
 
-register_format("table", render_table)
-register_format("json", render_json)
-register_format("csv", render_csv)
-register_format("markdown", render_markdown)
-register_format("html", render_html)  # also takes the dataflow (``flow=``): the report's diagram
+def __getattr__(name: str) -> Any:  # ``from archscope.report import render_json``, imported on first use
+    for where in FORMATS.values():
+        if where.endswith(f":{name}"):
+            return getattr(importlib.import_module(where.partition(":")[0]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-__all__ = ["FORMATS", "register_format", "render_csv", "render_html", "render_json", "render_markdown",
-           "render_table"]
+
+__all__ = ["FORMATS", "render_csv", "render_html", "render_json", "render_markdown", "render_table", "renderer"]
