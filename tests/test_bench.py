@@ -51,3 +51,22 @@ def test_the_goal_table_divides_by_the_floor_the_peers_and_the_first_call(bench)
     assert not any(goal.endswith(("torchinfo (cpu)", "FlopCounterMode (meta)")) for goal, _ in judged)
     assert "Goals (issue 17)" in bench.markdown(results, {"machine": "m", "versions": {}, "repeat": 1,
                                                           "timeout": 1})
+
+
+def test_a_case_runs_in_rounds_and_drops_a_contender_once_it_fails(bench, monkeypatch) -> None:  # noqa: ANN001
+    """Each round runs every contender once, in order (the machine's drift falls on all of
+    them alike); a contender that failed keeps its earlier runs and is not run again."""
+    calls: list[str] = []
+
+    def measure(argv: list[str], timeout: float) -> tuple[float, float, str, str]:
+        calls.append(argv[0])
+        if argv[0] == "b" and calls.count("b") == 2:
+            return 9.0, 1.0, "failed (exit 1: x)", ""
+        return float(len(calls)), 10.0, "ok", "INNER 0.5\n" if argv[0] == "c" else ""
+
+    monkeypatch.setattr(bench, "measure", measure)
+    a, b, c = bench.run("case", {"A": ["a"], "B": ["b"], "C": ["c"]}, 3, 60.0)
+    assert calls == ["a", "b", "c", "a", "b", "c", "a", "c"]
+    assert (a.seconds, a.status, a.median_s) == ([1.0, 4.0, 7.0], "ok", 4.0)
+    assert (b.seconds, b.status) == ([2.0], "failed (exit 1: x)")
+    assert (c.seconds, c.inner_s, c.peak) == ([3.0, 6.0, 8.0], [0.5, 0.5, 0.5], 10.0)
