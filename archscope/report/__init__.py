@@ -37,9 +37,9 @@ def renderer(name: str) -> Renderer:
 
 
 def __getattr__(name: str) -> Any:  # ``from archscope.report import render_json``, imported on first use
-    for where in FORMATS.values():
+    for format, where in FORMATS.items():
         if where.endswith(f":{name}"):
-            return getattr(importlib.import_module(where.partition(":")[0]), name)
+            return renderer(format)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
